@@ -1,0 +1,52 @@
+"""From Value to GPT: the code the lessons build, saved here so later lessons can import it.
+
+Each module maps to a lesson: ``engine``/``nn``/``viz`` (01-02), ``data`` (every
+lesson), ``gpt``/``train_gpt`` (06), ... The device is chosen in one place:
+:func:`device`.
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["device", "seed_all"]
+
+
+def device(prefer: str | None = None) -> torch.device:
+    """The device the course computes on: CUDA if present, then Apple's MPS, else CPU.
+
+    ``prefer`` ("cpu", "cuda", "mps", or "auto"/None) overrides the choice, as does the
+    environment variable ``COURSE_DEVICE``; asking for a device that is not there
+    raises a clear error instead of failing later inside a kernel.
+    """
+    choice = (prefer or os.environ.get("COURSE_DEVICE") or "auto").lower()
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    kind = choice.split(":")[0]
+    if kind not in available:
+        raise ValueError(f"unknown device {prefer!r}: use 'auto', 'cpu', 'cuda' or 'mps'")
+    if not available[kind]:
+        raise RuntimeError(
+            f"device {choice!r} was asked for but is not available on this machine; "
+            "use 'auto' to pick the best device present"
+        )
+    return torch.device(choice)
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators in one call."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
