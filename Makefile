@@ -67,15 +67,17 @@ test-helpers: setup  ## pytest tests/ (gradients against PyTorch, data, notebook
 	pytest -q tests/
 
 # Strict nbval: stored outputs are compared (no --nbval-lax). Serial on purpose:
-# pytest-xdist would scatter one notebook's cells over several kernels.
+# pytest-xdist would scatter one notebook's cells over several kernels. Stored
+# outputs are made on the CPU (make execute) and compared on the CPU, whatever
+# GPU the machine has, so they compare everywhere.
 test-notebooks: setup  ## strict nbval: re-run every notebook and compare its stored outputs
-	pytest -q --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) \
+	COURSE_DEVICE=cpu pytest -q --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) \
 	  --nbval-cell-timeout 900 $(if $(NB),$(NB),notebooks/)
 
 execute: setup  ## re-run notebooks in place, in order, fresh kernel each (NB=path for one)
 	@for nb in $(if $(NB),$(NB),$(NOTEBOOKS)); do \
 	  echo "executing $$nb"; \
-	  jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
+	  COURSE_DEVICE=cpu jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
 	    --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=1800 "$$nb"; \
 	done
 

@@ -88,3 +88,13 @@ def test_graphviz_outputs_are_not_compared(notebook):
             assert "nbval-ignore-output" in _tags(cell) or "# NBVAL_IGNORE_OUTPUT" in "".join(cell["source"]), (
                 f"{path.name}: a cell showing a graphviz SVG must be tagged nbval-ignore-output "
                 "(pin the graph's .source in a test instead)")
+
+
+def test_lesson_map_matches_notebooks_and_readme():
+    """helpers.course.LESSONS is the lesson map; the notebooks and the README's table follow it."""
+    from helpers.course import LESSONS, lesson_table
+
+    assert [p.name for p in NOTEBOOKS] == [lesson.notebook for lesson in LESSONS]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert lesson_table(link_prefix="notebooks/") in readme, (
+        "README's lesson table is out of date: paste helpers.course.lesson_table('notebooks/') into it")
