@@ -78,7 +78,8 @@ execute: setup  ## re-run notebooks in place, in order, fresh kernel each (NB=pa
 	@for nb in $(if $(NB),$(NB),$(NOTEBOOKS)); do \
 	  echo "executing $$nb"; \
 	  COURSE_DEVICE=cpu jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
-	    --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=1800 "$$nb"; \
+	    --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=1800 \
+	    --ExecutePreprocessor.record_timing=False "$$nb"; \
 	done
 
 bench: setup  ## benchmarks: print speed figures (installs the `bench` extra)
