@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,12 +42,7 @@ def _import_engine(engine: str, with_torch: bool):
     if with_torch:
         import torch  # noqa: F401  (only to make the heap look like a notebook's)
     if engine in ("ours", "ours-sum"):
-        # Import helpers.engine / helpers.nn without running helpers/__init__.py (which
-        # imports torch and numpy): a bare package object that only knows its folder.
-        if "helpers" not in sys.modules:
-            package = types.ModuleType("helpers")
-            package.__path__ = [str(REPO / "helpers")]
-            sys.modules["helpers"] = package
+        # helpers/__init__.py imports torch lazily, so this loads the pure-Python engine only.
         from helpers.engine import Value, vsum
         from helpers.nn import MLP, Neuron
         if engine == "ours-sum":  # the neuron as n products + one n-ary sum node, not one dot node

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import os
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch and numpy are imported inside the functions that need them, so that
+# `import helpers.engine` (lessons 01-02, pure Python) does not load PyTorch.
 
 __all__ = ["device", "seed_all"]
 
 
-def device(prefer: str | None = None) -> torch.device:
+def device(prefer: str | None = None) -> "torch.device":
     """The device the course computes on: CUDA if present, then Apple's MPS, else CPU.
 
     ``prefer`` ("cpu", "cuda", "mps", or "auto"/None) overrides the choice, as does the
     environment variable ``COURSE_DEVICE``; asking for a device that is not there
     raises a clear error instead of failing later inside a kernel.
     """
+    import torch
+
     choice = (prefer or os.environ.get("COURSE_DEVICE") or "auto").lower()
     if choice == "auto":
         if torch.cuda.is_available():
@@ -47,6 +53,9 @@ def device(prefer: str | None = None) -> torch.device:
 
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's global generators in one call."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
