@@ -8,14 +8,34 @@ from helpers.layers import BatchNorm1d, LayerNorm
 TOL = dict(atol=1e-6, rtol=1e-6)
 
 
-def _pair_bn(num_features, **kw):
-    ours, ref = BatchNorm1d(num_features, **kw).double(), nn.BatchNorm1d(num_features, **kw).double()
-    if kw.get("affine", True):
-        with torch.no_grad():  # non-trivial γ, β so that they are tested too
+def _share_weights(ours, ref, affine=True):
+    """Non-trivial γ, β in ``ref`` (so that they are tested too), copied into ``ours``."""
+    if affine:
+        with torch.no_grad():
             ref.weight.uniform_(0.5, 1.5)
             ref.bias.uniform_(-0.5, 0.5)
     ours.load_state_dict(ref.state_dict())
     return ours, ref
+
+
+def _assert_same_forward_backward(ours, ref, x, affine=True):
+    """Same output and same gradients (input, γ, β) for the same input and upstream gradient."""
+    x = x.detach().clone().requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    out, out_ref = ours(x), ref(x_ref)
+    assert torch.allclose(out, out_ref, **TOL)
+    g = torch.randn_like(out)
+    out.backward(g)
+    out_ref.backward(g)
+    assert torch.allclose(x.grad, x_ref.grad, **TOL)
+    if affine:
+        assert torch.allclose(ours.weight.grad, ref.weight.grad, **TOL)
+        assert torch.allclose(ours.bias.grad, ref.bias.grad, **TOL)
+
+
+def _pair_bn(num_features, **kw):
+    ours, ref = BatchNorm1d(num_features, **kw).double(), nn.BatchNorm1d(num_features, **kw).double()
+    return _share_weights(ours, ref, kw.get("affine", True))
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
@@ -24,16 +44,8 @@ def test_batchnorm_matches_pytorch_over_several_steps_train_and_eval(momentum, s
     torch.manual_seed(0)
     ours, ref = _pair_bn(5, momentum=momentum, eps=1e-3)
     for step in range(6):
-        x = (torch.randn(*shape, dtype=torch.float64) * (step + 1) + 3.0).requires_grad_()
-        x_ref = x.detach().clone().requires_grad_()
-        out, out_ref = ours(x), ref(x_ref)
-        assert torch.allclose(out, out_ref, **TOL)
-        g = torch.randn_like(out)
-        out.backward(g)
-        out_ref.backward(g)
-        assert torch.allclose(x.grad, x_ref.grad, **TOL)
-        assert torch.allclose(ours.weight.grad, ref.weight.grad, **TOL)
-        assert torch.allclose(ours.bias.grad, ref.bias.grad, **TOL)
+        ours.zero_grad(), ref.zero_grad()
+        _assert_same_forward_backward(ours, ref, torch.randn(*shape, dtype=torch.float64) * (step + 1) + 3.0)
         assert torch.allclose(ours.running_mean, ref.running_mean, **TOL)
         assert torch.allclose(ours.running_var, ref.running_var, **TOL)
         assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked) == step + 1
@@ -81,22 +93,8 @@ def test_layernorm_matches_pytorch(normalized_shape, x_shape, affine):
     torch.manual_seed(0)
     ref = nn.LayerNorm(normalized_shape, elementwise_affine=affine).double()
     ours = LayerNorm(normalized_shape, elementwise_affine=affine).double()
-    if affine:
-        with torch.no_grad():
-            ref.weight.uniform_(0.5, 1.5)
-            ref.bias.uniform_(-0.5, 0.5)
-    ours.load_state_dict(ref.state_dict())
-    x = (torch.randn(x_shape, dtype=torch.float64) * 4 + 2).requires_grad_()
-    x_ref = x.detach().clone().requires_grad_()
-    out, out_ref = ours(x), ref(x_ref)
-    assert torch.allclose(out, out_ref, **TOL)
-    g = torch.randn_like(out)
-    out.backward(g)
-    out_ref.backward(g)
-    assert torch.allclose(x.grad, x_ref.grad, **TOL)
-    if affine:
-        assert torch.allclose(ours.weight.grad, ref.weight.grad, **TOL)
-        assert torch.allclose(ours.bias.grad, ref.bias.grad, **TOL)
+    _share_weights(ours, ref, affine)
+    _assert_same_forward_backward(ours, ref, torch.randn(x_shape, dtype=torch.float64) * 4 + 2, affine)
 
 
 def test_layernorm_without_bias_matches_pytorch():

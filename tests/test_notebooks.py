@@ -15,6 +15,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 SKIP_TAGS = {"nbval-skip"}
 ERROR_TAGS = {"raises-exception", "nbval-raises-exception"}
 MARKER = re.compile(r"NBVAL_[A-Z_]+")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LEAK = re.compile(r"(/work/|/tmp/|/root/|/home/\w+|/Users/\w+|\bat 0x[0-9a-f]{6,})")
 
 
@@ -73,7 +74,8 @@ def test_no_unexpected_errors_and_no_leaks(notebook):
             if out["output_type"] == "error":
                 assert _tags(cell) & ERROR_TAGS, (
                     f"{path.name}: stored error {out['ename']} in a cell not tagged raises-exception")
-            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            text = ("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                    + ANSI.sub("", "\n".join(out.get("traceback", []))))
             match = LEAK.search(text)
             assert not match, f"{path.name}: an output shows a machine path or address: {match.group(0)}"
 
