@@ -12,20 +12,20 @@ class Lesson:
     notebook: str   # file name in notebooks/
     title: str
     builds: str     # what the learner builds
-    minutes: int    # measured run time of the whole notebook on 2 CPU cores (rounded up)
+    minutes: int    # run time of the whole notebook on 2 CPU cores, rounded up (`make execute`: 5-51 s each)
 
 
 LESSONS: list[Lesson] = [
     Lesson("00_start_here.ipynb", "Start here", "a checked environment and the map of the course", 1),
-    Lesson("01_value_engine.ipynb", "The Value engine", "a scalar autograd engine, drawn and checked against PyTorch", 2),
-    Lesson("02_mlp_training.ipynb", "Training an MLP", "neurons, layers, an MLP trained on two moons", 2),
-    Lesson("03_backprop_with_matrices.ipynb", "Backprop with matrices", "hand-derived matrix gradients, minibatch SGD, regression", 2),
-    Lesson("04_bigram_language_model.ipynb", "The bigram language model", "a character model by counting and by gradient descent", 3),
-    Lesson("05_self_attention.ipynb", "Self-attention", "attention heads, masks, multi-head attention", 2),
-    Lesson("06_gpt.ipynb", "A GPT on Shakespeare", "a character-level GPT, its trainer, sampling and beam search", 5),
-    Lesson("07_normalization_layers.ipynb", "Appendix: normalisation layers", "BatchNorm and LayerNorm from scratch", 2),
-    Lesson("08_convolution_and_mnist.ipynb", "Appendix: convolution and MNIST", "conv2d from scratch, an MLP and a CNN on MNIST", 4),
-    Lesson("09_kmeans.ipynb", "Appendix: k-means", "k-means++ from scratch, on blobs and on MNIST", 2),
+    Lesson("01_value_engine.ipynb", "The Value engine", "a scalar autograd engine, drawn and checked against PyTorch", 1),
+    Lesson("02_mlp_training.ipynb", "Training an MLP", "neurons, layers, an MLP trained on two moons", 1),
+    Lesson("03_backprop_with_matrices.ipynb", "Backprop with matrices", "hand-derived matrix gradients, minibatch SGD, regression", 1),
+    Lesson("04_bigram_language_model.ipynb", "The bigram language model", "a character model by counting and by gradient descent", 1),
+    Lesson("05_self_attention.ipynb", "Self-attention", "attention heads, masks, multi-head attention", 1),
+    Lesson("06_gpt.ipynb", "A GPT on Shakespeare", "a character-level GPT, its trainer, sampling and beam search", 1),
+    Lesson("07_normalization_layers.ipynb", "Appendix: normalisation layers", "BatchNorm and LayerNorm from scratch", 1),
+    Lesson("08_convolution_and_mnist.ipynb", "Appendix: convolution and MNIST", "conv2d from scratch, an MLP and a CNN on MNIST", 1),
+    Lesson("09_kmeans.ipynb", "Appendix: k-means", "k-means++ from scratch, on blobs and on MNIST", 1),
 ]
 
 
