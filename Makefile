@@ -86,7 +86,7 @@ bench: setup  ## benchmarks: print speed figures (installs the `bench` extra)
 	$(PY) -m pip install --quiet -e '.[bench]' --no-build-isolation
 	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) "$$b"; done
 
-clean:  ## remove .venv, caches and checkpoints of notebook runs
+clean:  ## remove .venv and caches (.ipynb_checkpoints too); keeps data/ and runs/
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info helpers/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
