@@ -1,4 +1,4 @@
-"""Attention, as built in lesson 05 and used by the GPT of lesson 06.
+"""Attention, as built in lesson 06 and used by the GPT of lesson 07.
 
 Two families live here, and their names say which is which:
 

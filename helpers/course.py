@@ -21,11 +21,12 @@ LESSONS: list[Lesson] = [
     Lesson("02_mlp_training.ipynb", "Training an MLP", "neurons, layers, an MLP trained on two moons", 1),
     Lesson("03_backprop_with_matrices.ipynb", "Backprop with matrices", "hand-derived matrix gradients, minibatch SGD, regression", 1),
     Lesson("04_bigram_language_model.ipynb", "The bigram language model", "a character model by counting and by gradient descent", 1),
-    Lesson("05_self_attention.ipynb", "Self-attention", "attention heads, masks, multi-head attention", 1),
-    Lesson("06_gpt.ipynb", "A GPT on Shakespeare", "a character-level GPT, its trainer, sampling and beam search", 1),
-    Lesson("07_normalization_layers.ipynb", "Appendix: normalisation layers", "BatchNorm and LayerNorm from scratch", 1),
-    Lesson("08_convolution_and_mnist.ipynb", "Appendix: convolution and MNIST", "conv2d from scratch, an MLP and a CNN on MNIST", 1),
-    Lesson("09_kmeans.ipynb", "Appendix: k-means", "k-means++ from scratch, on blobs and on MNIST", 1),
+    Lesson("05_mlp_language_model.ipynb", "An MLP language model", "embeddings, a context window, initialisation (Bengio et al. 2003)", 1),
+    Lesson("06_self_attention.ipynb", "Self-attention", "attention heads, masks, multi-head attention", 1),
+    Lesson("07_gpt.ipynb", "A GPT on Shakespeare", "a character-level GPT, its trainer, sampling and beam search", 1),
+    Lesson("08_normalization_layers.ipynb", "Appendix: normalisation layers", "BatchNorm and LayerNorm from scratch", 1),
+    Lesson("09_convolution_and_mnist.ipynb", "Appendix: convolution and MNIST", "conv2d from scratch, an MLP and a CNN on MNIST", 1),
+    Lesson("10_kmeans.ipynb", "Appendix: k-means", "k-means++ from scratch, on blobs and on MNIST", 1),
 ]
 
 

@@ -98,7 +98,7 @@ def verify_all() -> dict[str, str]:
     return {name: (data_path(name) and "ok") for name in _expected_checksums(data_dir())}
 
 
-# --- Shakespeare, the tokenizer and batches (lessons 04-06) -------------------
+# --- Shakespeare, the tokenizer and batches (lessons 04-07) -------------------
 
 def load_shakespeare() -> str:
     """Tiny Shakespeare: 1,115,394 characters of plays."""
@@ -215,7 +215,7 @@ def load_housing() -> Housing:
                    np.array([r[cat_col] for r in body]))
 
 
-# --- MNIST (lessons 08-09) ----------------------------------------------------
+# --- MNIST (lessons 09-10) ----------------------------------------------------
 
 def _read_idx(name: str, magic: int) -> np.ndarray:
     raw = gzip.decompress(data_path(name).read_bytes())

@@ -1,14 +1,14 @@
-"""A character-level GPT (lesson 06): model, decoding and checkpoints.
+"""A character-level GPT (lesson 07): model, decoding and checkpoints.
 
-The model is the one lesson 06 assembles step by step from the pieces of
-lessons 04-05, written the way nanoGPT's ``model.py`` writes it, for speed:
+The model is the one lesson 07 assembles step by step from the pieces of
+lessons 04-06, written the way nanoGPT's ``model.py`` writes it, for speed:
 
 * the queries, keys and values of all heads come out of ONE linear layer
   (``qkv``) instead of three small layers per head, and the heads are a
   reshape, not a Python list of modules;
 * attention is ``F.scaled_dot_product_attention(is_causal=True)``, PyTorch's
   fused kernel. It computes exactly softmax(QK^T / sqrt(d) + causal mask) V, the
-  explicit formula of lesson 05 (``tests/test_gpt.py`` checks the two agree);
+  explicit formula of lesson 06 (``tests/test_gpt.py`` checks the two agree);
   :meth:`CausalSelfAttention.forward` can still return the explicit weights
   when you want to look at them.
 

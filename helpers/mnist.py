@@ -1,4 +1,4 @@
-"""MNIST for lesson 08: a seeded 8,000/2,000 split, an MLP, a small CNN, and one training loop.
+"""MNIST for lesson 09: a seeded 8,000/2,000 split, an MLP, a small CNN, and one training loop.
 
 The course ships MNIST's 10,000 test images (``helpers.data.load_mnist``); this
 module splits them once, with a fixed seed, into 8,000 for training and 2,000 we

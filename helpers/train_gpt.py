@@ -79,7 +79,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m helpers.train_gpt",
-        description="Train a character-level GPT on tiny Shakespeare (lesson 06).",
+        description="Train a character-level GPT on tiny Shakespeare (lesson 07).",
         formatter_class=_HelpFormatter)
     m = p.add_argument_group("model (ignored with --resume: the checkpoint's config is used)")
     defaults = GPTConfig()

@@ -45,7 +45,7 @@ def _prompt(tok, text="First", batch=1):
 # --- the model ------------------------------------------------------------------
 
 def test_fused_attention_equals_lesson05_masked_softmax(config):
-    """F.scaled_dot_product_attention(is_causal=True) == the explicit formula of lesson 05."""
+    """F.scaled_dot_product_attention(is_causal=True) == the explicit formula of lesson 06."""
     torch.manual_seed(1)
     attn = CausalSelfAttention(config).eval()
     x = torch.randn(3, config.block_size, config.n_embd)
