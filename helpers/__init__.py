@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import torch
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 # torch and numpy are imported inside the functions that need them, so that
 # `import helpers.engine` (lessons 01-02, pure Python) does not load PyTorch.
 
-__all__ = ["device", "seed_all"]
+__all__ = ["device", "seed_all", "evaluating"]
 
 
 def device(prefer: str | None = None) -> "torch.device":
@@ -59,3 +60,19 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def evaluating(model: "torch.nn.Module") -> Iterator["torch.nn.Module"]:
+    """Evaluate ``model``: eval mode (no dropout, BatchNorm's running statistics) and no
+    gradients inside the block; the model's own train/eval mode comes back afterwards,
+    even if the block raises."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
