@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "DataFileError", "data_dir", "data_path", "verify_all",
     "load_shakespeare", "CharTokenizer", "load_shakespeare_splits", "get_batch",
+    "estimate_loss",
     "Housing", "load_housing", "load_mnist", "make_moons",
 ]
 
@@ -189,6 +190,32 @@ def get_batch(data: torch.Tensor, block_size: int, batch_size: int,
         x, y = x.to(device), y.to(device)
     return x, y
 
+
+
+def estimate_loss(model: torch.nn.Module, splits: dict[str, torch.Tensor], iters: int,
+                  block_size: int, batch_size: int,
+                  generator: torch.Generator | None = None) -> dict[str, float]:
+    """Mean loss over ``iters`` random batches of each split, in eval mode (no dropout).
+
+    A single batch's loss is noisy; averaging many gives a number worth comparing.
+    ``model(x, y)`` must return ``(logits, loss)``; its train/eval mode is restored
+    afterwards, even on error (:func:`helpers.evaluating`).
+    """
+    from . import evaluating
+
+    if iters < 1:
+        raise ValueError(f"iters must be at least 1, got {iters}")
+    device = next(model.parameters()).device
+    out = {}
+    with evaluating(model):
+        for name, data in splits.items():
+            losses = torch.empty(iters)
+            for k in range(iters):
+                x, y = get_batch(data, block_size, batch_size, device=device, generator=generator)
+                _, loss = model(x, y)
+                losses[k] = loss.item()
+            out[name] = losses.mean().item()
+    return out
 
 # --- California housing (lesson 03) ------------------------------------------
 

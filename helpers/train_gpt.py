@@ -40,7 +40,7 @@ import torch
 from . import device as choose_device
 from .data import get_batch, load_shakespeare_splits
 from .gpt import GPT, GPTConfig, load_checkpoint, save_checkpoint
-from .train import estimate_loss
+from .data import estimate_loss
 
 __all__ = ["lr_at", "last_path", "history_path", "main", "parse_args", "train"]
 

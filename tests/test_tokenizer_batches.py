@@ -4,7 +4,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from helpers.data import CharTokenizer, get_batch
-from helpers.train import estimate_loss
+from helpers.data import estimate_loss
 
 
 def test_batches_are_windows_of_the_text_and_targets_are_next_characters():
