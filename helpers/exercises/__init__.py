@@ -40,6 +40,9 @@ class Verdict:
     def ok(self) -> bool:
         return self.status == "correct"
 
+    def _ipython_display_(self) -> None:
+        """Show nothing: the checker already printed the verdict (a check cell may omit ';')."""
+
     def __str__(self) -> str:
         text = {"todo": "not attempted yet", "correct": "correct"}.get(self.status, self.message)
         if self.status == "correct" and self.message:
