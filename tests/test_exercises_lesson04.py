@@ -1,0 +1,220 @@
+"""Lesson 04's exercise checkers: the stub is "todo", the worked solution "correct",
+plausible wrong answers and wrong types "wrong" with a message that says what is wrong."""
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from helpers.bigram import bigram_nll
+from helpers.exercises import lesson04 as ex
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+# ---- exercise 1 ----------------------------------------------------------------------
+
+def smoothed_table(counts, alpha):     # the notebook's worked solution
+    P = (counts + alpha).float()
+    return P / P.sum(dim=1, keepdim=True)
+
+
+def smoothed_columns(counts, alpha):
+    P = (counts + alpha).float()
+    return P / P.sum(dim=0, keepdim=True)
+
+
+def smoothed_numerator_only(counts, alpha):
+    return (counts + alpha).float() / counts.sum(dim=1, keepdim=True)
+
+
+def smoothed_add_one_always(counts, alpha):
+    return smoothed_table(counts, 1)
+
+
+def test_ex1():
+    assert ex.check_1(stub).status == "todo"
+    assert ex.check_1(smoothed_table).status == "correct"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (smoothed_columns, "columns sum to 1"),
+    (smoothed_numerator_only, "denominator"),
+    (smoothed_add_one_always, "alpha = 0.1"),
+    (lambda counts, alpha: (counts + alpha).tolist(), "torch tensor"),
+    (lambda counts, alpha: smoothed_table(counts, alpha)[:-1], "shape"),
+    (lambda counts, alpha: counts + 1, "dtype"),
+])
+def test_ex1_rejects(wrong, words):
+    verdict = ex.check_1(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+# ---- exercise 2 ----------------------------------------------------------------------
+
+def perplexity(probs, ids):             # the notebook's worked solution
+    return math.exp(bigram_nll(probs, ids))
+
+
+def test_ex2():
+    assert ex.check_2(stub).status == "todo"
+    assert ex.check_2(perplexity).status == "correct"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda probs, ids: 2 ** bigram_nll(probs, ids), "nats"),
+    (lambda probs, ids: math.exp(-bigram_nll(probs, ids)), "sign"),
+    (lambda probs, ids: bigram_nll(probs, ids), "NLL itself"),
+    (lambda probs, ids: (1 / probs[ids[:-1], ids[1:]]).mean().item(), "expected"),
+    (lambda probs, ids: "twelve", "number"),
+    (lambda probs, ids: torch.ones(3), "number"),
+])
+def test_ex2_rejects(wrong, words):
+    verdict = ex.check_2(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+# ---- exercise 3 ----------------------------------------------------------------------
+
+def trigram_counts(ids, vocab_size):    # the notebook's worked solution
+    triple_index = ids[:-2] * vocab_size ** 2 + ids[1:-1] * vocab_size + ids[2:]
+    counts = torch.bincount(triple_index, minlength=vocab_size ** 3)
+    return counts.view(vocab_size, vocab_size, vocab_size)
+
+
+def trigram_nll(counts, ids):
+    probs = (counts + 1).float()
+    probs = probs / probs.sum(dim=2, keepdim=True)
+    return -probs[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def counts_off_by_one(ids, vocab_size):   # drops the last triple
+    return trigram_counts(ids[:-1], vocab_size)
+
+
+def counts_reversed(ids, vocab_size):
+    return trigram_counts(ids, vocab_size).permute(2, 1, 0)
+
+
+def nll_unsmoothed(counts, ids):
+    return trigram_nll(counts - 1, ids)     # "add one" undone: plain counts
+
+
+def nll_wrong_axis(counts, ids):
+    probs = (counts + 1).float()
+    probs = probs / probs.sum(dim=0, keepdim=True)
+    return -probs[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def test_ex3():
+    assert ex.check_3(stub, stub).status == "todo"
+    assert ex.check_3(trigram_counts, stub).status == "todo"
+    assert ex.check_3(trigram_counts, trigram_nll).status == "correct"
+
+
+@pytest.mark.parametrize("counts, nll, words", [
+    (counts_off_by_one, trigram_nll, "n - 2 triples"),
+    (counts_reversed, trigram_nll, "reversed"),
+    (trigram_counts, nll_unsmoothed, "smoothing"),
+    (trigram_counts, nll_wrong_axis, "dim=2"),
+    (lambda ids, v: torch.zeros(v, v), trigram_nll, "shape"),
+    (lambda ids, v: [0] * v ** 3, trigram_nll, "torch tensor"),
+    (trigram_counts, lambda counts, ids: "low", "number"),
+])
+def test_ex3_rejects(counts, nll, words):
+    verdict = ex.check_3(counts, nll)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+# ---- exercise 4 ----------------------------------------------------------------------
+
+def table_gradient(idx, targets, W):    # the notebook's worked solution
+    vocab_size = W.shape[0]
+    X = F.one_hot(idx, num_classes=vocab_size).float()
+    Y = F.one_hot(targets, num_classes=vocab_size).float()
+    delta = (F.softmax(X @ W, dim=1) - Y) / len(idx)
+    return X.T @ delta
+
+
+def gradient_flipped(idx, targets, W):
+    return -table_gradient(idx, targets, W)
+
+
+def gradient_summed(idx, targets, W):
+    return len(idx) * table_gradient(idx, targets, W)
+
+
+def gradient_assigned(idx, targets, W):     # grad[idx] = delta keeps one row per character
+    vocab_size = W.shape[0]
+    Y = F.one_hot(targets, num_classes=vocab_size).float()
+    delta = (F.softmax(W[idx], dim=1) - Y) / len(idx)
+    grad = torch.zeros_like(W)
+    grad[idx] = delta
+    return grad
+
+
+def test_ex4():
+    assert ex.check_4(stub).status == "todo"
+    assert ex.check_4(table_gradient).status == "correct"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (gradient_flipped, "sign"),
+    (gradient_summed, "divide by N"),
+    (gradient_assigned, "more than once"),
+    (lambda idx, targets, W: table_gradient(idx, targets, W).T, "the gradient"),
+    (lambda idx, targets, W: table_gradient(idx, targets, W)[idx], "shape"),
+    (lambda idx, targets, W: None if False else 0.0, "torch tensor"),
+])
+def test_ex4_rejects(wrong, words):
+    verdict = ex.check_4(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+# ---- exercise 5 ----------------------------------------------------------------------
+
+@torch.no_grad()
+def sample(model, start, n, temperature, generator):   # the notebook's worked solution
+    idx = start
+    for _ in range(n):
+        logits, _ = model(idx[:, -1:])
+        probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return idx
+
+
+@torch.no_grad()
+def sample_times_temperature(model, start, n, temperature, generator):
+    idx = start
+    for _ in range(n):
+        logits, _ = model(idx[:, -1:])
+        probs = F.softmax(logits[:, -1, :] * temperature, dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return idx
+
+
+@torch.no_grad()
+def sample_greedy(model, start, n, temperature, generator):
+    idx = start
+    for _ in range(n):
+        logits, _ = model(idx[:, -1:])
+        idx = torch.cat((idx, logits[:, -1, :].argmax(dim=-1, keepdim=True)), dim=1)
+    return idx
+
+
+def test_ex5():
+    assert ex.check_5(stub).status == "todo"
+    assert ex.check_5(sample).status == "correct"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (sample_times_temperature, "divide the logits"),
+    (sample_greedy, "temperature 1"),
+    (lambda model, start, n, t, g: sample(model, start, n - 1, t, g), "shape"),
+    (lambda model, start, n, t, g: sample(model, start, n, t, g).tolist(), "torch tensor"),
+])
+def test_ex5_rejects(wrong, words):
+    verdict = ex.check_5(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
