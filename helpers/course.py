@@ -62,25 +62,76 @@ def lesson_table(link_prefix: str = "") -> str:
     return "\n".join(rows)
 
 
+PYTHON_VERSION = "3.11"   # the version the stored outputs were made with (README: Requirements)
+
+
+def _pinned_versions() -> dict[str, str]:
+    """``{package: version}`` from requirements.txt's ``name==version`` lines."""
+    path = Path(__file__).resolve().parent.parent / "requirements.txt"
+    pins = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, version = line.split("==", 1)
+                pins[name.strip()] = version.strip()
+    return pins
+
+
 def environment_report() -> dict[str, str]:
-    """What notebook 00 checks: library versions, graphviz's `dot`, the data files."""
+    """What notebook 00 checks, as ``{what: status}``; a status starting with "ok" is fine.
+
+    Python's version, every version pinned in requirements.txt (torch first), graphviz's
+    `dot`, and every data file against its checksum. Nothing raises: a problem is a
+    status line that says what to do.
+    """
     import platform
     import shutil
     import subprocess
+    from importlib.metadata import PackageNotFoundError, version
 
-    import torch
+    from .data import DataFileError, _expected_checksums, data_dir, data_path
 
-    from .data import verify_all
-
-    report = {"python": ".".join(platform.python_version_tuple()[:2]), "torch": torch.__version__.split("+")[0]}
+    report = {}
+    python = ".".join(platform.python_version_tuple()[:2])
+    report["python"] = (f"ok ({python})" if python == PYTHON_VERSION else
+                        f"{python}: the course pins Python {PYTHON_VERSION}; "
+                        "stored outputs may differ (README: Requirements)")
+    pins = _pinned_versions()
+    others_ok, problems = 0, []
+    for name in sorted(pins, key=lambda n: n != "torch"):       # torch first
+        try:
+            installed = version(name).split("+")[0]               # 2.13.0+cpu -> 2.13.0
+        except PackageNotFoundError:
+            installed = "not installed"
+        if name == "torch":
+            report["torch"] = (f"ok ({installed})" if installed == pins[name] else
+                               f"{installed}: the course pins torch {pins[name]}; run `make lab`")
+        elif installed == pins[name]:
+            others_ok += 1
+        else:
+            problems.append(f"{name} {installed} (pinned {pins[name]})")
+    report[f"other pinned packages ({len(pins) - 1})"] = (
+        f"ok (all at their pinned versions)" if not problems else
+        "differ: " + ", ".join(problems) + "; run `make lab`")
     dot = shutil.which("dot")
     if dot is None:
-        report["graphviz dot"] = "MISSING: install graphviz (apt-get install graphviz / brew install graphviz)"
+        report["graphviz dot"] = ("MISSING: install graphviz "
+                                  "(apt-get install graphviz / brew install graphviz)")
     else:
-        ok = subprocess.run([dot, "-Tsvg"], input=b"digraph { a -> b }", capture_output=True).returncode == 0
+        ok = subprocess.run([dot, "-Tsvg"], input=b"digraph { a -> b }",
+                            capture_output=True).returncode == 0
         report["graphviz dot"] = "ok" if ok else "present but failed to render"
-    for name, status in verify_all().items():
-        report[f"data/{name}"] = status
+    try:
+        names = sorted(_expected_checksums(data_dir()))
+    except (DataFileError, OSError) as err:
+        return report | {"data folder": f"PROBLEM: {err}"}
+    for name in names:
+        try:
+            data_path(name)
+            report[f"data/{name}"] = "ok"
+        except (DataFileError, OSError) as err:
+            report[f"data/{name}"] = f"PROBLEM: {err}"
     return report
 
 

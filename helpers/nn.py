@@ -19,7 +19,8 @@ ACTIVATIONS = ("relu", "tanh")
 
 def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}: use one of {', '.join(map(repr, ACTIVATIONS))}")
+        choices = ", ".join(repr(a) for a in ACTIVATIONS)
+        raise ValueError(f"unknown activation {activation!r}: use one of {choices}")
     return activation
 
 
@@ -66,14 +67,17 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons reading the same ``nin`` inputs."""
+    """``nout`` neurons reading the same ``nin`` inputs; always returns a list of ``nout`` Values.
+
+    Always a list, even for one neuron, so that the next layer can read it: a layer of
+    width 1 in the middle of an MLP feeds a one-element list forward.
+    """
 
     def __init__(self, nin: int, nout: int, **kwargs):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
-    def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        out = [n(x) for n in self.neurons]
-        return out[0] if len(out) == 1 else out
+    def __call__(self, x: Sequence[Value | float]) -> list[Value]:
+        return [n(x) for n in self.neurons]
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
@@ -83,20 +87,27 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A stack of layers: ``MLP(2, [16, 16, 1])``; hidden layers use ``activation``, the last is linear."""
+    """A stack of layers: ``MLP(2, [16, 16, 1])``; hidden layers use ``activation``, the last is linear.
+
+    Calling it returns a list of the last layer's outputs, except that a last layer of
+    one neuron gives its single ``Value`` (a score), as in micrograd.
+    """
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu",
                  rng: random.Random | None = None):
         if not nouts:
             raise ValueError("MLP needs at least one layer size in nouts, e.g. MLP(2, [16, 16, 1])")
         sizes = [nin, *nouts]
-        self.layers = [Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1,
-                             activation=activation, rng=rng) for i in range(len(nouts))]
+        self.layers = []
+        for i in range(len(nouts)):
+            is_last = i == len(nouts) - 1
+            self.layers.append(Layer(sizes[i], sizes[i + 1], nonlin=not is_last,
+                                     activation=activation, rng=rng))
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         for layer in self.layers:
-            x = layer(x)
-        return x
+            x = layer(x)          # a list at every step, so a width-1 hidden layer works
+        return x[0] if len(x) == 1 else x
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]

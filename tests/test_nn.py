@@ -89,3 +89,27 @@ def test_bad_input(make, words):
     with pytest.raises(ValueError) as info:
         make()
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_width_one_hidden_layers_work():
+    """A layer of one neuron returns a one-element list, so it can feed the next layer
+    (it used to return a bare Value, and MLP(1, [1, 1, 1])([0.5]) crashed)."""
+    layer = Layer(2, 1, rng=random.Random(0))
+    out = layer([1.0, -1.0])
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], Value)
+    model = MLP(1, [1, 1, 1], activation="tanh", rng=random.Random(0))
+    score = model([0.5])
+    assert isinstance(score, Value)          # a last layer of one neuron gives its Value
+    score.backward()
+    h, params = torch_forward(model, [[0.5]])
+    h.sum().backward()
+    assert abs(score.data - h.item()) < 1e-12
+    theirs = []
+    for W, b in zip(params[::2], params[1::2]):
+        theirs += W.grad.flatten().tolist() + b.grad.tolist()
+    assert [p.grad for p in model.parameters()] == pytest.approx(theirs, abs=1e-12)
+
+
+def test_wide_last_layer_returns_a_list():
+    outs = MLP(2, [3, 2], rng=random.Random(0))([1.0, 2.0])
+    assert isinstance(outs, list) and len(outs) == 2
