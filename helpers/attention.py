@@ -16,9 +16,10 @@ Two families live here, and their names say which is which:
   :class:`GeneralMultiheadAttention`, the explicit counterpart of
   ``torch.nn.MultiheadAttention(batch_first=True)``: same constructor arguments,
   same parameters, and :meth:`GeneralMultiheadAttention.from_torch` copies a
-  PyTorch module's weights into it. It is *not* called ``MultiheadAttention``
-  because that name differs from the lecture's ``MultiHeadAttention`` only by the
-  case of one letter.
+  PyTorch module's weights into it (refusing, with an error that names them, the
+  options it does not have: ``add_bias_kv``, ``add_zero_attn``, ``batch_first=False``).
+  It is *not* called ``MultiheadAttention`` because that name differs from the
+  lecture's ``MultiHeadAttention`` only by the case of one letter.
 
 Mask convention (everywhere in this module): a **boolean** mask, ``True`` meaning
 "may attend", broadcastable to (..., Tq, Tk). This is the convention of
@@ -50,7 +51,8 @@ def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
     if mask.dtype != torch.bool:
         raise TypeError(
             f"mask must be a boolean tensor (True = may attend), got dtype {mask.dtype}; "
-            "for a 0/1 tril matrix use `mask == 1`, for an additive float mask add it to the scores yourself")
+            "for a 0/1 tril matrix use `mask == 1`, "
+            "for an additive float mask add it to the scores yourself")
     try:
         torch.broadcast_shapes(mask.shape, scores_shape)
     except RuntimeError:
@@ -59,8 +61,8 @@ def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
             f"{tuple(scores_shape)} (..., Tq, Tk)") from None
     if not mask.any(dim=-1).all():
         raise ValueError(
-            "the mask blocks every key for some query (a row of the mask is all False), so its softmax "
-            "would be 0/0 = NaN; let every query attend to at least one key")
+            "the mask blocks every key for some query (a row of the mask is all False), so its "
+            "softmax would be 0/0 = NaN; let every query attend to at least one key")
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -136,7 +138,8 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, n_embd: int, num_heads: int, head_size: int, block_size: int,
                  dropout: float = 0.0):
         super().__init__()
-        self.heads = nn.ModuleList(Head(n_embd, head_size, block_size, dropout) for _ in range(num_heads))
+        self.heads = nn.ModuleList(Head(n_embd, head_size, block_size, dropout)
+                                   for _ in range(num_heads))
         self.proj = nn.Linear(num_heads * head_size, n_embd)
         self.dropout = nn.Dropout(dropout)
 
@@ -194,13 +197,15 @@ class GeneralMultiheadAttention(nn.Module):
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        return x.view(B, T, self.num_heads, self.embed_dim // self.num_heads).transpose(1, 2)  # (B, H, T, hs)
+        head_size = self.embed_dim // self.num_heads
+        return x.view(B, T, self.num_heads, head_size).transpose(1, 2)  # (B, H, T, hs)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if query.dim() != 3 or key.dim() != 3 or value.dim() != 3:
-            raise ValueError("query, key and value must be batch-first 3-D tensors (B, T, features), got "
-                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+            raise ValueError("query, key and value must be batch-first 3-D tensors "
+                             f"(B, T, features), got {tuple(query.shape)}, {tuple(key.shape)}, "
+                             f"{tuple(value.shape)}")
         for name, x, width in (("query", query, self.embed_dim), ("key", key, self.kdim),
                                ("value", value, self.vdim)):
             if x.size(-1) != width:
@@ -215,7 +220,30 @@ class GeneralMultiheadAttention(nn.Module):
 
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> "GeneralMultiheadAttention":
-        """A copy of ``torch.nn.MultiheadAttention`` ``mha``: same weights, so the same outputs."""
+        """A copy of ``torch.nn.MultiheadAttention`` ``mha``: same weights, so the same outputs.
+
+        Only the options this module has are accepted: a ``mha`` built with
+        ``add_bias_kv=True``, ``add_zero_attn=True`` or ``batch_first=False`` would compute
+        something else from the same inputs, so it raises a ``ValueError`` naming the option
+        instead of returning a module that silently disagrees with PyTorch's.
+        """
+        unsupported = []
+        if mha.bias_k is not None or mha.bias_v is not None:
+            unsupported.append(
+                "add_bias_kv=True (PyTorch appends a learnt key and value, bias_k and bias_v, to "
+                "every sequence; this module has none): build it with add_bias_kv=False")
+        if mha.add_zero_attn:
+            unsupported.append(
+                "add_zero_attn=True (PyTorch appends an all-zero key and value to every sequence; "
+                "this module does not): build it with add_zero_attn=False")
+        if not mha.batch_first:
+            unsupported.append(
+                "batch_first=False (PyTorch then reads inputs as (T, B, features); this module is "
+                "batch first, (B, T, features)): build it with batch_first=True, which has the "
+                "same parameters, and pass batch-first tensors")
+        if unsupported:
+            raise ValueError("GeneralMultiheadAttention.from_torch cannot copy this "
+                             "nn.MultiheadAttention, which uses " + "; and ".join(unsupported))
         bias = mha.in_proj_bias is not None
         ours = cls(mha.embed_dim, mha.num_heads, mha.dropout, bias, mha.kdim, mha.vdim)
         E = mha.embed_dim
@@ -227,7 +255,8 @@ class GeneralMultiheadAttention(nn.Module):
             for proj, w in zip((ours.q_proj, ours.k_proj, ours.v_proj), weights):
                 proj.weight.copy_(w)
             if bias:
-                for proj, b in zip((ours.q_proj, ours.k_proj, ours.v_proj), mha.in_proj_bias.split(E)):
+                in_biases = mha.in_proj_bias.split(E)
+                for proj, b in zip((ours.q_proj, ours.k_proj, ours.v_proj), in_biases):
                     proj.bias.copy_(b)
                 ours.out_proj.bias.copy_(mha.out_proj.bias)
             ours.out_proj.weight.copy_(mha.out_proj.weight)

@@ -24,7 +24,8 @@ def test_sdpa_matches_torch(mask_kind):
     mask = {"none": None,
             "causal": causal_mask(Tq),
             "random": torch.rand(2, 1, Tq, Tk, generator=g) > 0.4,
-            "padding": torch.arange(Tk)[None, None, None, :] < torch.tensor([4, 7])[:, None, None, None]}[mask_kind]
+            "padding": (torch.arange(Tk)[None, None, None, :]
+                        < torch.tensor([4, 7])[:, None, None, None])}[mask_kind]
     if mask is not None:
         mask[..., 0] = True  # every query may attend to at least one key
     out, weights = scaled_dot_product_attention(q, k, v, mask)
@@ -86,7 +87,8 @@ def test_head_matches_torch_causal_sdpa():
     torch.manual_seed(0)
     head = Head(16, 8, block_size=12)
     x = torch.randn(2, 12, 16)
-    expected = F.scaled_dot_product_attention(head.query(x), head.key(x), head.value(x), is_causal=True)
+    expected = F.scaled_dot_product_attention(head.query(x), head.key(x), head.value(x),
+                                              is_causal=True)
     assert torch.allclose(head(x), expected, atol=ATOL)
 
 
@@ -108,7 +110,8 @@ def _copy_lecture_into_general(lecture: MultiHeadAttention) -> GeneralMultiheadA
     general.out_proj = lecture.proj  # the lecture's projection has a bias; share it
     with torch.no_grad():
         for name in ("query", "key", "value"):
-            stacked = torch.cat([getattr(h, name).weight for h in lecture.heads])  # heads stacked by rows
+            # heads stacked by rows
+            stacked = torch.cat([getattr(h, name).weight for h in lecture.heads])
             getattr(general, name[0] + "_proj").weight.copy_(stacked)
     return general
 
@@ -126,7 +129,8 @@ def test_lecture_multihead_equals_general_with_causal_mask():
 @pytest.mark.parametrize("kdim,vdim,bias", [(None, None, True), (None, None, False), (10, 6, True)])
 def test_general_multihead_matches_torch(kdim, vdim, bias):
     torch.manual_seed(0)
-    theirs = nn.MultiheadAttention(16, num_heads=4, bias=bias, kdim=kdim, vdim=vdim, batch_first=True).eval()
+    theirs = nn.MultiheadAttention(16, num_heads=4, bias=bias, kdim=kdim, vdim=vdim,
+                                   batch_first=True).eval()
     ours = GeneralMultiheadAttention.from_torch(theirs).eval()
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
     query = torch.randn(2, 5, 16)
@@ -134,7 +138,8 @@ def test_general_multihead_matches_torch(kdim, vdim, bias):
     mask = torch.rand(5, 7) > 0.3
     mask[:, 0] = True
     out, weights = ours(query, key, value, mask=mask)
-    ref, ref_weights = theirs(query, key, value, attn_mask=~mask, average_attn_weights=False)  # True = blocked there
+    # PyTorch's boolean attn_mask means True = blocked: the opposite of ours
+    ref, ref_weights = theirs(query, key, value, attn_mask=~mask, average_attn_weights=False)
     assert out.shape == (2, 5, 16) and weights.shape == (2, 4, 5, 7)
     assert torch.allclose(out, ref, atol=ATOL)
     assert torch.allclose(weights, ref_weights, atol=ATOL)
@@ -150,3 +155,23 @@ def test_general_multihead_clear_errors():
         mha(torch.randn(1, 3, 8), torch.randn(1, 3, 8), torch.randn(1, 3, 8))
     with pytest.raises(ValueError, match="batch-first 3-D"):
         mha(torch.randn(3, 8), torch.randn(3, 4), torch.randn(3, 8))
+
+
+@pytest.mark.parametrize("option,kwargs", [
+    ("add_bias_kv=True", dict(add_bias_kv=True, batch_first=True)),
+    ("add_zero_attn=True", dict(add_zero_attn=True, batch_first=True)),
+    ("batch_first=False", dict(batch_first=False)),
+])
+def test_from_torch_refuses_options_it_does_not_have(option, kwargs):
+    """Copying such a module used to succeed and then disagree with PyTorch's outputs."""
+    torch.manual_seed(0)
+    theirs = nn.MultiheadAttention(16, num_heads=4, **kwargs)
+    with pytest.raises(ValueError, match=option + r".*build it with"):
+        GeneralMultiheadAttention.from_torch(theirs)
+
+
+def test_from_torch_names_every_unsupported_option_at_once():
+    theirs = nn.MultiheadAttention(16, 4, add_bias_kv=True, add_zero_attn=True, batch_first=True)
+    with pytest.raises(ValueError) as info:
+        GeneralMultiheadAttention.from_torch(theirs)
+    assert "add_bias_kv=True" in str(info.value) and "add_zero_attn=True" in str(info.value)
