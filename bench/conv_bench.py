@@ -65,8 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1, as lesson 09; 0 = torch's choice, which on a "
-                             "busy machine measures mostly threads waiting for each other)")
+                        help="torch threads (default 1, as lesson 09; 0 = torch's choice, which "
+                             "on a busy machine measures mostly threads waiting for each other)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,10 +86,13 @@ def main() -> None:
             # largest difference from F.conv2d, relative to the largest output (float32 rounding)
             diff = max((conv(x, w, b, stride, padding) - ref).abs().max().item()
                        for conv in (conv2d_loop, conv2d_unfold)) / ref.abs().max().item()
-            t = {label: best_time(lambda conv=conv: conv(x, w, b, stride, padding), args.repeats)
-                 for label, conv in [("loop", conv2d_loop), ("unfold", conv2d_unfold), ("torch", F.conv2d)]}
-        print(f"{name:20s} {t['loop'] * 1e3:9.2f} {t['unfold'] * 1e3:10.2f} {t['torch'] * 1e3:12.2f} "
-              f"{t['loop'] / t['unfold']:15.0f}x {t['loop'] / t['torch']:17.0f}x {diff:13.1e}")
+            convs = [("loop", conv2d_loop), ("unfold", conv2d_unfold), ("torch", F.conv2d)]
+            t = {label: best_time(lambda conv=conv, x=x, w=w, b=b, s=stride, p=padding:
+                                  conv(x, w, b, s, p), args.repeats)
+                 for label, conv in convs}
+        print(f"{name:20s} {t['loop'] * 1e3:9.2f} {t['unfold'] * 1e3:10.2f} "
+              f"{t['torch'] * 1e3:12.2f} {t['loop'] / t['unfold']:15.0f}x "
+              f"{t['loop'] / t['torch']:17.0f}x {diff:13.1e}")
 
 
 if __name__ == "__main__":

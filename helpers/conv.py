@@ -36,23 +36,25 @@ def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            stride: IntPair, padding: IntPair) -> tuple[tuple[int, int], tuple[int, int], int, int]:
     """Validate the arguments once, with messages that say what to change."""
     if x.dim() != 4:
-        raise ValueError(f"conv2d expects a batch of images (N, C_in, H, W), got shape {tuple(x.shape)}; "
-                         "add a batch axis with x.unsqueeze(0) for a single image")
+        raise ValueError(f"conv2d expects a batch of images (N, C_in, H, W), got shape "
+                         f"{tuple(x.shape)}; add a batch axis with x.unsqueeze(0) "
+                         "for a single image")
     if weight.dim() != 4:
         raise ValueError(f"weight must have shape (C_out, C_in, kH, kW), got {tuple(weight.shape)}")
     if weight.shape[1] != x.shape[1]:
-        raise ValueError(f"the input has {x.shape[1]} channels but the weight expects {weight.shape[1]} "
-                         f"(weight shape {tuple(weight.shape)} is (C_out, C_in, kH, kW))")
+        raise ValueError(f"the input has {x.shape[1]} channels but the weight expects "
+                         f"{weight.shape[1]} (weight shape {tuple(weight.shape)} is "
+                         "(C_out, C_in, kH, kW))")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},), one value per output channel, "
-                         f"got {tuple(bias.shape)}")
+        raise ValueError(f"bias must have shape ({weight.shape[0]},), one value per output "
+                         f"channel, got {tuple(bias.shape)}")
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     kh, kw = weight.shape[2:]
     h_out = conv_output_size(x.shape[2], kh, stride[0], padding[0])
     w_out = conv_output_size(x.shape[3], kw, stride[1], padding[1])
     if h_out < 1 or w_out < 1:
-        raise ValueError(f"the {kh}x{kw} kernel does not fit in the {x.shape[2]}x{x.shape[3]} input "
-                         f"padded by {padding}; use a smaller kernel or more padding")
+        raise ValueError(f"the {kh}x{kw} kernel does not fit in the {x.shape[2]}x{x.shape[3]} "
+                         f"input padded by {padding}; use a smaller kernel or more padding")
     return stride, padding, h_out, w_out
 
 
@@ -67,7 +69,9 @@ def conv2d_loop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     (sh, sw), (ph, pw), h_out, w_out = _check(x, weight, bias, stride, padding)
     kh, kw = weight.shape[2:]
     xp = F.pad(x, (pw, pw, ph, ph))  # zeros around the image: (N, C_in, H + 2ph, W + 2pw)
-    out = x.new_zeros(x.shape[0], weight.shape[0], h_out, w_out)  # (N, C_out, H_out, W_out)
+    # (N, C_out, H_out, W_out), in the inputs' precision: float64 stays float64
+    dtype = torch.promote_types(x.dtype, weight.dtype)
+    out = torch.zeros(x.shape[0], weight.shape[0], h_out, w_out, dtype=dtype, device=x.device)
     for i in range(h_out):
         for j in range(w_out):
             window = xp[:, :, i * sh: i * sh + kh, j * sw: j * sw + kw]  # (N, C_in, kH, kW)
@@ -94,11 +98,13 @@ def unfold(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1,
     n, c, h, w = x.shape
     h_out, w_out = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     if h_out < 1 or w_out < 1:
-        raise ValueError(f"the {kh}x{kw} kernel does not fit in the {h}x{w} input padded by {(ph, pw)}")
+        raise ValueError(f"the {kh}x{kw} kernel does not fit in the {h}x{w} input "
+                         f"padded by {(ph, pw)}")
     xp = F.pad(x, (pw, pw, ph, ph))
     # kernel entry (a, b) sees input pixel (i*s + a, j*s + b) at output position (i, j)
-    cols = torch.stack([xp[:, :, a: a + sh * (h_out - 1) + 1: sh, b: b + sw * (w_out - 1) + 1: sw]
-                        for a in range(kh) for b in range(kw)], dim=2)  # (N, C, kH*kW, H_out, W_out)
+    slices = [xp[:, :, a: a + sh * (h_out - 1) + 1: sh, b: b + sw * (w_out - 1) + 1: sw]
+              for a in range(kh) for b in range(kw)]     # kH*kW of (N, C, H_out, W_out)
+    cols = torch.stack(slices, dim=2)                    # (N, C, kH*kW, H_out, W_out)
     return cols.reshape(n, c * kh * kw, h_out * w_out)  # rows ordered (c, a, b), as F.unfold
 
 

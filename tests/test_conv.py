@@ -1,4 +1,5 @@
-"""helpers.conv: both conv2d versions equal F.conv2d (values and gradients); unfold equals F.unfold."""
+"""helpers.conv: both conv2d versions equal F.conv2d (values and gradients); unfold equals
+F.unfold."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -46,7 +47,8 @@ def test_gradients_equal_pytorch(conv):
     for f in (conv, F.conv2d):
         xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
         out = f(xs, ws, bs, stride=2, padding=1)
-        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
+        weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+        (out * weights).sum().backward()
         grads.append((xs.grad, ws.grad, bs.grad))
     for ours, theirs in zip(*grads):
         torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10)
@@ -66,7 +68,17 @@ def test_known_answer_edge_detector():
 def test_unfold_equals_pytorch(shape, kernel, stride, padding):
     x, _, _ = _inputs(shape, kernel)
     ksize = kernel[1:]
-    assert torch.equal(unfold(x, ksize, stride, padding), F.unfold(x, ksize, stride=stride, padding=padding))
+    expected = F.unfold(x, ksize, stride=stride, padding=padding)
+    assert torch.equal(unfold(x, ksize, stride, padding), expected)
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=lambda f: f.__name__)
+def test_float64_stays_float64(conv):
+    """No silent downcast: float64 in, float64 out, equal to F.conv2d far beyond float32."""
+    x, w, b = _inputs((2, 3, 7, 8), (4, 3, 3), dtype=torch.float64)
+    out = conv(x, w, b, stride=2, padding=1)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, F.conv2d(x, w, b, stride=2, padding=1), atol=1e-12, rtol=1e-12)
 
 
 def test_output_size():
