@@ -1,14 +1,28 @@
-"""helpers.kmeans: known answers (separated blobs), no NaN on empty clusters, distances vs PyTorch."""
+"""helpers.kmeans: known answers (separated blobs), no NaN on empty clusters, distances vs
+PyTorch, the scores (purity, ARI, silhouette) against hand cases and a written-out loop."""
+import math
+
 import pytest
 import torch
 
-from helpers.kmeans import (assign, kmeans, kmeans_plus_plus, make_blobs, pairwise_sq_distances,
-                            purity, update_centers)
+from helpers.kmeans import (
+    adjusted_rand_index,
+    assign,
+    kmeans,
+    kmeans_plus_plus,
+    make_blobs,
+    pairwise_sq_distances,
+    purity,
+    silhouette_samples,
+    silhouette_score,
+    update_centers,
+)
 
 
 def test_pairwise_sq_distances_match_cdist():
     g = torch.Generator().manual_seed(0)
-    X, C = torch.randn(50, 7, generator=g, dtype=torch.float64), torch.randn(4, 7, generator=g, dtype=torch.float64)
+    X = torch.randn(50, 7, generator=g, dtype=torch.float64)
+    C = torch.randn(4, 7, generator=g, dtype=torch.float64)
     assert torch.allclose(pairwise_sq_distances(X, C), torch.cdist(X, C) ** 2, atol=1e-10)
     assert (pairwise_sq_distances(X, X).diagonal() >= 0).all()
 
@@ -68,15 +82,18 @@ def test_kmeans_plus_plus_picks_distinct_points_far_apart():
 
 def test_inertia_never_rises_and_history_is_recorded():
     X, _ = make_blobs(40, [[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [3.0, 3.0]], std=1.0, seed=1)
-    res = kmeans(X, 4, init="random", generator=torch.Generator().manual_seed(1), record_history=True)
-    inertias = [float(((X - c[l]) ** 2).sum()) for c, l in res.history]
+    res = kmeans(X, 4, init="random", generator=torch.Generator().manual_seed(1),
+                 record_history=True)
+    inertias = [float(((X - c[lab]) ** 2).sum()) for c, lab in res.history]
     assert all(b <= a + 1e-4 for a, b in zip(inertias, inertias[1:]))
     assert len(res.history) == res.n_iter + 1
 
 
 def test_n_init_keeps_the_best_run_and_is_reproducible():
-    X, _ = make_blobs(30, [[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0], [2.0, 8.0]], std=1.0, seed=2)
-    one = [kmeans(X, 5, init="random", generator=torch.Generator().manual_seed(s)).inertia for s in range(5)]
+    centres = [[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0], [2.0, 8.0]]
+    X, _ = make_blobs(30, centres, std=1.0, seed=2)
+    one = [kmeans(X, 5, init="random", generator=torch.Generator().manual_seed(s)).inertia
+           for s in range(5)]
     best = kmeans(X, 5, init="random", n_init=5, generator=torch.Generator().manual_seed(0))
     again = kmeans(X, 5, init="random", n_init=5, generator=torch.Generator().manual_seed(0))
     assert best.inertia <= max(one) and best.inertia == again.inertia
@@ -102,6 +119,92 @@ def test_bad_input_is_explained(X, k, kw, match):
 
 
 def test_uint8_images_are_accepted():
-    X = torch.randint(0, 256, (20, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(0, 256, (20, 9), dtype=torch.uint8, generator=g)
     res = kmeans(X, 3, generator=torch.Generator().manual_seed(0))
     assert res.centers.dtype == torch.float32 and torch.isfinite(res.centers).all()
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ([0, 0, 1, 1], [1, 1, 0, 0], 1.0),                 # same partition, other names
+    ([0, 0, 1, 1], [0, 0, 1, 2], 4 / 7),               # one group cut in two
+    ([0, 0, 1, 1], [0, 1, 0, 1], -0.5),                # every pair disagrees
+    ([0, 0, 0, 0], [0, 0, 0, 0], 1.0),                 # trivial partitions
+    ([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2], 0.24242424242424243),
+])
+def test_adjusted_rand_index_hand_cases(a, b, expected):
+    # the last case by hand: pairs within table cells 1+0+0+1 = 2 (cells 2,1,1,2),
+    # rows 3+3 = 6, columns 1+1+1 = 3, all pairs 15: (2 - 6*3/15) / ((6+3)/2 - 6*3/15) = 0.8/3.3
+    assert adjusted_rand_index(torch.tensor(a), torch.tensor(b)) == pytest.approx(expected)
+    assert adjusted_rand_index(torch.tensor(b), torch.tensor(a)) == pytest.approx(expected)
+
+
+def test_ari_falls_when_a_class_is_cut_up_but_purity_does_not():
+    truth = torch.tensor([0] * 6 + [1] * 6)
+    cut = torch.arange(12)                                    # every point its own cluster
+    assert purity(cut, truth) == 1.0
+    assert adjusted_rand_index(cut, truth) == pytest.approx(0.0)
+
+
+def _silhouette_loop(X, labels):
+    """The definition written out point by point, in float64."""
+    X, labels = X.double().tolist(), labels.tolist()
+    out = []
+    for i, xi in enumerate(X):
+        by_cluster = {}
+        for j, xj in enumerate(X):
+            if j != i:
+                by_cluster.setdefault(labels[j], []).append(math.dist(xi, xj))
+        own = by_cluster.pop(labels[i], [])
+        if not own:
+            out.append(0.0)
+            continue
+        a = sum(own) / len(own)
+        b = min(sum(d) / len(d) for d in by_cluster.values())
+        out.append((b - a) / max(a, b))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("chunk_size", [7, 1024])
+def test_silhouette_equals_the_written_out_loop(chunk_size):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(60, 3, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 4, (60,), generator=g)
+    labels[5] = 4                                             # a cluster of one point: s = 0
+    got = silhouette_samples(X, labels, chunk_size=chunk_size)
+    assert torch.allclose(got, _silhouette_loop(X, labels), atol=1e-10)
+    assert got[5] == 0.0
+    assert silhouette_score(X, labels) == pytest.approx(float(got.mean()))
+
+
+def test_silhouette_is_high_for_separated_blobs_and_needs_two_clusters():
+    X, y = make_blobs(30, [[0.0, 0.0], [20.0, 0.0]], std=1.0, seed=0)
+    assert silhouette_score(X, y) > 0.9
+    random_labels = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(0))
+    assert silhouette_score(X, random_labels) < 0.1
+    with pytest.raises(ValueError, match="2 non-empty"):
+        silhouette_score(X, torch.zeros(60, dtype=torch.long))
+
+
+def test_a_cpu_generator_gives_the_same_centres_as_before_on_any_device():
+    X, _ = make_blobs(20, [[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]], std=1.0, seed=0)
+    a = kmeans_plus_plus(X, 3, torch.Generator().manual_seed(4))
+    b = kmeans_plus_plus(X.double(), 3, torch.Generator().manual_seed(4))
+    assert torch.allclose(a.double(), b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_kmeans_on_the_gpu_equals_the_cpu(init):
+    X, y = make_blobs(100, [[-5.0, 2.0], [0.0, -4.0], [5.0, 3.0], [1.0, 5.0]], std=1.0, seed=0)
+    cpu = kmeans(X, 4, init=init, generator=torch.Generator().manual_seed(0))
+    cpu_generator = torch.Generator().manual_seed(0)                   # with CUDA data
+    gpu = kmeans(X.cuda(), 4, init=init, generator=cpu_generator)
+    gpu2 = kmeans(X.cuda(), 4, init=init, generator=torch.Generator("cuda").manual_seed(0))
+    assert gpu.centers.is_cuda and gpu.labels.is_cuda and gpu2.centers.is_cuda
+    assert torch.equal(gpu.labels.cpu(), cpu.labels)
+    assert torch.allclose(gpu.centers.cpu(), cpu.centers, atol=1e-4)
+    assert adjusted_rand_index(gpu2.labels, y) > 0.9
+    assert silhouette_score(X.cuda(), gpu.labels) == pytest.approx(silhouette_score(X, cpu.labels),
+                                                                   abs=1e-4)
+    assert purity(gpu.labels, y.cuda()) == purity(cpu.labels, y)

@@ -1,9 +1,11 @@
-"""helpers.layers: BatchNorm1d and LayerNorm equal PyTorch's, forward and backward."""
+"""helpers.layers: BatchNorm1d, BatchNorm2d and LayerNorm equal PyTorch's, forward and backward."""
+import copy
+
 import pytest
 import torch
 from torch import nn
 
-from helpers.layers import BatchNorm1d, LayerNorm
+from helpers.layers import BatchNorm1d, BatchNorm2d, LayerNorm
 
 TOL = dict(atol=1e-6, rtol=1e-6)
 
@@ -34,7 +36,8 @@ def _assert_same_forward_backward(ours, ref, x, affine=True):
 
 
 def _pair_bn(num_features, **kw):
-    ours, ref = BatchNorm1d(num_features, **kw).double(), nn.BatchNorm1d(num_features, **kw).double()
+    ours = BatchNorm1d(num_features, **kw).double()
+    ref = nn.BatchNorm1d(num_features, **kw).double()
     return _share_weights(ours, ref, kw.get("affine", True))
 
 
@@ -45,7 +48,8 @@ def test_batchnorm_matches_pytorch_over_several_steps_train_and_eval(momentum, s
     ours, ref = _pair_bn(5, momentum=momentum, eps=1e-3)
     for step in range(6):
         ours.zero_grad(), ref.zero_grad()
-        _assert_same_forward_backward(ours, ref, torch.randn(*shape, dtype=torch.float64) * (step + 1) + 3.0)
+        x = torch.randn(*shape, dtype=torch.float64) * (step + 1) + 3.0
+        _assert_same_forward_backward(ours, ref, x)
         assert torch.allclose(ours.running_mean, ref.running_mean, **TOL)
         assert torch.allclose(ours.running_var, ref.running_var, **TOL)
         assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked) == step + 1
@@ -74,7 +78,8 @@ def test_batchnorm_momentum_convention_weights_the_new_batch():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (torch.randn(4), "shape"), (torch.randn(4, 3), "features"), (torch.randn(1, 5), "more than one value"),
+    (torch.randn(4), "shape"), (torch.randn(4, 3), "features"),
+    (torch.randn(1, 5), "more than one value"), (torch.randn(2, 5, 3, 3), "BatchNorm2d"),
 ])
 def test_batchnorm_bad_input_is_explained(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -86,7 +91,8 @@ def test_batchnorm_bad_momentum_is_explained():
         BatchNorm1d(3, momentum=0.9 * 10)
 
 
-@pytest.mark.parametrize("normalized_shape, x_shape", [(6, (3, 6)), (6, (2, 4, 6)), ((4, 6), (2, 4, 6)),
+@pytest.mark.parametrize("normalized_shape, x_shape", [(6, (3, 6)), (6, (2, 4, 6)),
+                                                       ((4, 6), (2, 4, 6)),
                                                        ((2, 3, 4), (5, 2, 3, 4))])
 @pytest.mark.parametrize("affine", [True, False])
 def test_layernorm_matches_pytorch(normalized_shape, x_shape, affine):
@@ -94,7 +100,8 @@ def test_layernorm_matches_pytorch(normalized_shape, x_shape, affine):
     ref = nn.LayerNorm(normalized_shape, elementwise_affine=affine).double()
     ours = LayerNorm(normalized_shape, elementwise_affine=affine).double()
     _share_weights(ours, ref, affine)
-    _assert_same_forward_backward(ours, ref, torch.randn(x_shape, dtype=torch.float64) * 4 + 2, affine)
+    x = torch.randn(x_shape, dtype=torch.float64) * 4 + 2
+    _assert_same_forward_backward(ours, ref, x, affine)
 
 
 def test_layernorm_without_bias_matches_pytorch():
@@ -116,3 +123,45 @@ def test_layernorm_bad_input_is_explained():
         LayerNorm(5)(torch.randn(3, 4))
     with pytest.raises(ValueError, match="positive"):
         LayerNorm(0)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("shape", [(8, 3, 5, 5), (2, 3, 4, 7)])
+def test_batchnorm2d_matches_pytorch_over_several_steps_train_and_eval(momentum, shape):
+    torch.manual_seed(0)
+    ours = BatchNorm2d(3, momentum=momentum).double()
+    ref = nn.BatchNorm2d(3, momentum=momentum).double()
+    _share_weights(ours, ref)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    for step in range(4):
+        ours.zero_grad(), ref.zero_grad()
+        x = torch.randn(*shape, dtype=torch.float64) * (step + 1) - 2.0
+        _assert_same_forward_backward(ours, ref, x)
+        assert torch.allclose(ours.running_mean, ref.running_mean, **TOL)
+        assert torch.allclose(ours.running_var, ref.running_var, **TOL)
+    ours.eval(), ref.eval()
+    x = torch.randn(*shape, dtype=torch.float64) * 2
+    _assert_same_forward_backward(ours, ref, x)          # eval mode, gradients included
+
+
+def test_batchnorm2d_statistics_are_per_channel_over_n_h_w():
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 3, 3) * torch.tensor([1.0, 10.0]).view(1, 2, 1, 1)
+    out = BatchNorm2d(2)(x)
+    per_channel = out.transpose(0, 1).reshape(2, -1)            # (C, N * H * W)
+    assert torch.allclose(per_channel.mean(1), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(per_channel.var(1, unbiased=False), torch.ones(2), atol=1e-4)
+    with pytest.raises(ValueError, match="BatchNorm1d"):
+        BatchNorm2d(2)(torch.randn(4, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_norm_layers_on_the_gpu_equal_the_cpu():
+    torch.manual_seed(0)
+    cases = ((BatchNorm1d(4), torch.randn(16, 4)), (BatchNorm2d(3), torch.randn(4, 3, 5, 5)),
+             (LayerNorm(4), torch.randn(5, 4)))
+    for layer, x in cases:
+        gpu = copy.deepcopy(layer).cuda()
+        assert torch.allclose(gpu(x.cuda()).cpu(), layer(x), atol=1e-5)
+        if hasattr(layer, "running_mean"):
+            assert torch.allclose(gpu.running_var.cpu(), layer.running_var, atol=1e-5)
