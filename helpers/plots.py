@@ -1,4 +1,4 @@
-"""Plots that several lessons draw the same way."""
+"""Plots that several lessons draw the same way, first drawn in lesson 02 (loss curves)."""
 from __future__ import annotations
 
 from typing import Sequence
