@@ -17,13 +17,15 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS   := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SANITIZE    := tests/nbval_sanitize.cfg
-# pip options for the torch install only, e.g. a CUDA index (see README).
+LOCK        := requirements.lock
+# pip options for the torch install only; they replace the automatic choice of build
+# (see README), e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu128".
 TORCH_PIP_ARGS ?=
-# Set to 1 to allow a CUDA build of torch (several GB) on a GPU machine.
-ALLOW_CUDA_TORCH ?= 0
+# JupyterLab's settings for the course's environment (see $(LAB_SETTINGS) below).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-helpers test-notebooks execute bench clean dot
+.PHONY: help setup lab lint lock test test-helpers test-notebooks execute bench clean dot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,21 +34,40 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # The stamp makes set-up idempotent: a second `make test` installs nothing
-# unless requirements.txt or pyproject.toml changed.
-$(STAMP): requirements.txt pyproject.toml | $(PY)
-	@# Refuse to pull a multi-GB CUDA torch by accident: ask pip what it would install first.
-	@if ! $(PY) -c 'import torch' 2>/dev/null && [ "$(ALLOW_CUDA_TORCH)" != 1 ]; then \
-	  $(PY) -m pip install --quiet --dry-run --ignore-installed --report $(VENV)/torch-plan.json \
-	    $(TORCH_PIP_ARGS) "$$(grep -E '^torch==' requirements.txt)"; \
-	  $(PY) -c 'import json,sys; p=json.load(open("$(VENV)/torch-plan.json")); n=[i["metadata"]["name"] for i in p["install"]]; sys.exit("pip would install a CUDA build of torch ("+", ".join(x for x in n if x.startswith("nvidia"))+"). For the CPU build run: make $(MAKECMDGOALS) TORCH_PIP_ARGS=\"--index-url https://download.pytorch.org/whl/cpu\"; to accept the CUDA build: ALLOW_CUDA_TORCH=1") if any(x.startswith("nvidia") for x in n) else None'; \
-	fi
-	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$$(grep -E '^torch==' requirements.txt)"
-	$(PY) -m pip install --quiet -r requirements.txt
+# unless requirements.txt, requirements.lock or pyproject.toml changed.
+# 1. torch: helpers/torch_install.py asks pip which build it would install and picks
+#    the one for this machine (CPU wheel, CPU index when there is no NVIDIA GPU, CUDA
+#    build when there is one; TORCH_PIP_ARGS overrides), saying so in one line.
+# 2. everything else at the versions of requirements.lock (torch's dependencies too).
+$(STAMP): requirements.txt $(LOCK) pyproject.toml | $(PY)
+	$(PY) -m helpers.torch_install install --pip-args="$(TORCH_PIP_ARGS)"
+	$(PY) -m pip install --quiet -r requirements.txt -c $(LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course .venv)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP) dot  ## create .venv and install everything (idempotent)
+# JupyterLab settings for the course's environment only: no "get notified about
+# Jupyter news?" pop-up and no update check (both would contact jupyter.org).
+$(LAB_SETTINGS): Makefile | $(STAMP)
+	mkdir -p $(dir $@)
+	printf '%s\n' '{"@jupyterlab/apputils-extension:notification":' \
+	  '  {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+setup: $(STAMP) $(LAB_SETTINGS) dot  ## create .venv and install everything (idempotent)
+
+# requirements.txt holds the top-level pins (edit it by hand); requirements.lock every
+# package of a clean install of it, so a new release of a dependency cannot change the
+# notebooks' outputs. Regenerate the lock after editing requirements.txt.
+lock:  ## regenerate requirements.lock: a clean install of requirements.txt in a temporary venv
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "installing requirements.txt into a temporary venv ($$tmp)"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m helpers.torch_install install --pip-args="$(TORCH_PIP_ARGS)"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet -r requirements.txt; \
+	"$$tmp/venv/bin/python" -m pip list --format=freeze --exclude-editable \
+	  | "$$tmp/venv/bin/python" -m helpers.torch_install lock > "$$tmp/lock"; \
+	mv "$$tmp/lock" $(LOCK); \
+	echo "$(LOCK): $$(grep -c '==' $(LOCK)) pinned packages"
 
 # graphviz's `dot` renders the computation graphs of lessons 01-02.
 dot:
@@ -58,10 +79,14 @@ dot:
 	$$SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; \
 	command -v dot >/dev/null || { echo "installing graphviz failed; install it by hand: sudo apt-get install graphviz" >&2; exit 1; }
 
-lab: setup  ## set up, then open the course in JupyterLab
-	jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
+lab: setup  ## set up, then open the course in JupyterLab at lesson 00
+	jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS) \
+	  notebooks/00_start_here.ipynb
 
-test: setup test-helpers test-notebooks  ## set up, then run pytest on helpers/ and strict nbval on every notebook
+test: setup lint test-helpers test-notebooks  ## set up, lint, then pytest on helpers/ and strict nbval on every notebook
+
+lint: setup  ## ruff over helpers/, tests/, bench/ and the notebooks (rules in pyproject.toml)
+	ruff check helpers tests bench notebooks
 
 test-helpers: setup  ## pytest tests/ (gradients against PyTorch, data, notebooks saved with outputs)
 	pytest -q tests/

@@ -21,34 +21,45 @@ __all__ = ["device", "seed_all", "evaluating"]
 
 
 def device(prefer: str | None = None) -> "torch.device":
-    """The device the course computes on: CUDA if present, then Apple's MPS, else CPU.
+    """The device the course computes on: CUDA if present, then Apple's MPS, else the CPU.
 
-    ``prefer`` ("cpu", "cuda", "mps", or "auto"/None) overrides the choice, as does the
-    environment variable ``COURSE_DEVICE``; asking for a device that is not there
-    raises a clear error instead of failing later inside a kernel.
+    The one place a device is chosen. Who decides, first match wins:
+
+    1. ``prefer``, when it names a device ("cpu", "cuda", "cuda:1", "mps");
+    2. the environment variable ``COURSE_DEVICE`` (``make test`` sets ``COURSE_DEVICE=cpu``);
+    3. detection: CUDA, then MPS, then the CPU.
+
+    ``prefer=None`` or ``"auto"`` (the trainer's ``--device auto``) means "COURSE_DEVICE if
+    set, else detection". Asking for a device that is not there, or a GPU index beyond the
+    ones present ("cuda:7" on a one-GPU machine), raises a clear error now instead of a
+    failure later inside a kernel.
     """
     import torch
 
-    choice = (prefer or os.environ.get("COURSE_DEVICE") or "auto").lower()
+    choice, source = (prefer or "auto").strip().lower(), f"device({prefer!r})"
+    if choice == "auto":
+        from_env = os.environ.get("COURSE_DEVICE", "").strip().lower()
+        if from_env and from_env != "auto":
+            choice, source = from_env, f"COURSE_DEVICE={from_env}"
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = mps is not None and mps.is_available()
     if choice == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-    }
-    kind = choice.split(":")[0]
-    if kind not in available:
-        raise ValueError(f"unknown device {prefer!r}: use 'auto', 'cpu', 'cuda' or 'mps'")
-    if not available[kind]:
-        raise RuntimeError(
-            f"device {choice!r} was asked for but is not available on this machine; "
-            "use 'auto' to pick the best device present"
-        )
+        return torch.device("mps") if has_mps else torch.device("cpu")
+    kind, _, index = choice.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()):
+        raise ValueError(f"unknown device {choice!r} (from {source}): use 'auto', 'cpu', "
+                         "'cuda', 'cuda:N' (N = 0, 1, ...) or 'mps'")
+    count = {"cpu": 1, "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+             "mps": 1 if has_mps else 0}[kind]
+    if count == 0:
+        raise RuntimeError(f"device {choice!r} (from {source}) is not available on this machine; "
+                           "use 'auto' to pick the best device present, or 'cpu'")
+    if index and int(index) >= count:
+        present = ", ".join(f"{kind}:{i}" for i in range(count))
+        raise RuntimeError(f"device {choice!r} (from {source}) does not exist: this machine has "
+                           f"{count} {kind.upper()} device(s) ({present})")
     return torch.device(choice)
 
 

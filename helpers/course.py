@@ -19,7 +19,7 @@ class Lesson:
 LESSONS: list[Lesson] = [
     Lesson("00_start_here.ipynb", "Start here",
            "a checked environment and the map of the course",
-           minutes=1, modules=('course', 'data', 'progress', 'exercises')),
+           minutes=1, modules=('course', 'data', 'progress', 'exercises', 'torch_install')),
     Lesson("01_value_engine.ipynb", "The Value engine",
            "a scalar autograd engine, drawn and checked against PyTorch",
            minutes=1, modules=('engine', 'viz')),
