@@ -148,10 +148,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="training steps per process")
     parser.add_argument("--rounds", type=int, default=2, help="processes per engine, alternating")
     parser.add_argument("--with-torch", action="store_true", help="import torch in both children")
-    parser.add_argument("--child", choices=["ours", "ours-sum", "micrograd"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "ours-sum", "micrograd"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < 2 or args.rounds < 1:
-        parser.error("use --steps 2 or more (the first step of each process is a warm-up) and --rounds 1 or more")
+        parser.error("use --steps 2 or more (the first step of each process is a warm-up) "
+                     "and --rounds 1 or more")
     if args.child:
         print(json.dumps(_child(args.child, json.loads(sys.stdin.read()))))
         return
@@ -170,7 +172,10 @@ def main() -> None:
 
     have_micrograd = importlib.util.find_spec("micrograd") is not None
     engines = ["ours", "ours-sum", "micrograd"] if have_micrograd else ["ours", "ours-sum"]
-    heap = "torch imported in both" if args.with_torch else "bare heap: each child imports only its engine"
+    if args.with_torch:
+        heap = "torch imported in both"
+    else:
+        heap = "bare heap: each child imports only its engine"
     print(f"moons step: 100 points, MLP(2, [16, 16, 1]), {args.steps} steps x {args.rounds} "
           f"processes per engine, alternating ({heap})")
     if not have_micrograd:
@@ -178,19 +183,21 @@ def main() -> None:
               "(pip install micrograd==0.1.0, or `make bench`, to compare)")
 
     runs = {e: [] for e in engines}
-    for r in range(args.rounds):
+    for _ in range(args.rounds):
         for engine in engines:
             runs[engine].append(_run_child(engine, job))
 
     per_step = {}
     for engine in engines:
-        times = [t for run in runs[engine] for t in run["times"][1:]]  # skip each run's warm-up step
+        # [1:] skips each run's warm-up step
+        times = [t for run in runs[engine] for t in run["times"][1:]]
         gcs = [g for run in runs[engine] for g in run["gc"][1:]]
         per_step[engine] = _median(times)
         print(f"  {engine:9s}: {1e3 * per_step[engine]:8.1f} ms/step (median), "
               f"{100 * sum(gcs) / sum(times):4.1f} % of it in the garbage collector, "
               f"{runs[engine][0]['nodes']:,} graph nodes per step")
-    print("  (ours: Neuron = one dot node for b + sum w*x; ours-sum: n product nodes + one n-ary sum node)")
+    print("  (ours: Neuron = one dot node for b + sum w*x; "
+          "ours-sum: n product nodes + one n-ary sum node)")
     if have_micrograd:
         for engine in ("ours", "ours-sum"):
             diff = max(abs(a - b) for ro, rm in zip(runs[engine], runs["micrograd"])
@@ -205,8 +212,10 @@ def main() -> None:
     print(f"backward() through a chain of {CHAIN:,} nodes (x * c * c * ... * c, one shared c):")
     for engine in engines:
         chain = runs[engine][0]["chain"]
-        figure = f"{1e3 * min(run['chain'] for run in runs[engine]):.1f} ms" if isinstance(chain, float) \
-            else f"fails with {chain} (recursive topological sort)"
+        if isinstance(chain, float):
+            figure = f"{1e3 * min(run['chain'] for run in runs[engine]):.1f} ms"
+        else:
+            figure = f"fails with {chain} (recursive topological sort)"
         print(f"  {engine:9s}: {figure}")
 
 

@@ -19,20 +19,23 @@ __all__ = ["bigram_counts", "bigram_nll", "BigramLanguageModel"]
 def _check_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
     if ids.dtype != torch.long:
         raise TypeError(f"{name} must be a LongTensor of token ids, got dtype {ids.dtype}; "
-                        "encode text with a CharTokenizer and wrap it in torch.tensor(..., dtype=torch.long)")
+                        "encode text with a CharTokenizer and wrap it in "
+                        "torch.tensor(..., dtype=torch.long)")
     if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
         bad = ids[(ids < 0) | (ids >= vocab_size)][0].item()
-        raise ValueError(f"{name} contains token id {bad}, outside the vocabulary 0..{vocab_size - 1}; "
-                         "was the data encoded with a different tokenizer?")
+        raise ValueError(f"{name} contains token id {bad}, outside the vocabulary "
+                         f"0..{vocab_size - 1}; was the data encoded with a different tokenizer?")
 
 
 def bigram_counts(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """(vocab_size, vocab_size) table: ``N[a, b]`` = how often token b follows token a in ``ids``."""
+    """(vocab_size, vocab_size) table: ``N[a, b]`` = how often token b follows token a."""
     if ids.dim() != 1 or len(ids) < 2:
-        raise ValueError(f"bigram_counts needs a 1-D sequence of at least 2 ids, got shape {tuple(ids.shape)}")
+        raise ValueError("bigram_counts needs a 1-D sequence of at least 2 ids, "
+                         f"got shape {tuple(ids.shape)}")
     _check_ids(ids, vocab_size, "ids")
     pair_index = ids[:-1] * vocab_size + ids[1:]  # each (a, b) pair as one number a*V + b
-    return torch.bincount(pair_index, minlength=vocab_size * vocab_size).view(vocab_size, vocab_size)
+    counts = torch.bincount(pair_index, minlength=vocab_size * vocab_size)
+    return counts.view(vocab_size, vocab_size)
 
 
 def bigram_nll(probs: torch.Tensor, ids: torch.Tensor) -> float:
@@ -72,15 +75,19 @@ class BigramLanguageModel(nn.Module):
         if targets is None:
             return logits, None
         if targets.shape != idx.shape:
-            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, "
+                             f"got {tuple(targets.shape)}")
         B, T, V = logits.shape
-        loss = F.cross_entropy(logits.view(B * T, V), targets.reshape(B * T))  # cross_entropy wants (N, C)
+        # cross_entropy wants (N, C) logits and (N,) targets
+        loss = F.cross_entropy(logits.view(B * T, V), targets.reshape(B * T))
         return logits, loss
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Extend each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens -> (B, T + max_new_tokens).
+        """Extend each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens.
+
+        Returns a (B, T + max_new_tokens) tensor.
 
         Sampling uses ``torch.multinomial``; pass a seeded ``generator`` (on the
         model's device) for a reproducible text.

@@ -1,4 +1,7 @@
-"""The lesson map: one list that notebook 00 shows and the README's table must match (a test checks)."""
+"""The lesson map: one list that notebook 00 shows and the README's table must match.
+
+A test checks that they match.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +16,8 @@ class Lesson:
     title: str
     builds: str     # what the learner builds
     minutes: int    # run time of the whole notebook on 2 CPU cores, rounded up (`make execute`)
-    modules: tuple[str, ...] = ()  # the helpers modules this lesson builds (their docstrings say so)
+    # the helpers modules this lesson builds (their docstrings say so)
+    modules: tuple[str, ...] = ()
 
 
 LESSONS: list[Lesson] = [
@@ -58,7 +62,8 @@ def lesson_table(link_prefix: str = "") -> str:
     rows = ["| # | lesson | what you build | minutes on 2 CPU cores |", "| --- | --- | --- | --- |"]
     for lesson in LESSONS:
         number = lesson.notebook[:2]
-        rows.append(f"| {number} | [{lesson.title}]({link_prefix}{lesson.notebook}) | {lesson.builds} | {lesson.minutes} |")
+        link = f"[{lesson.title}]({link_prefix}{lesson.notebook})"
+        rows.append(f"| {number} | {link} | {lesson.builds} | {lesson.minutes} |")
     return "\n".join(rows)
 
 
@@ -112,7 +117,7 @@ def environment_report() -> dict[str, str]:
         else:
             problems.append(f"{name} {installed} (pinned {pins[name]})")
     report[f"other pinned packages ({len(pins) - 1})"] = (
-        f"ok (all at their pinned versions)" if not problems else
+        "ok (all at their pinned versions)" if not problems else
         "differ: " + ", ".join(problems) + "; run `make lab`")
     dot = shutil.which("dot")
     if dot is None:

@@ -44,8 +44,9 @@ def data_dir() -> Path:
     for folder in candidates:
         if (folder / CHECKSUM_FILE).is_file():
             return folder
+    looked_in = ", ".join(str(c) for c in candidates)
     raise DataFileError(
-        f"cannot find the course's data folder (looked in {', '.join(str(c) for c in candidates)}): "
+        f"cannot find the course's data folder (looked in {looked_in}): "
         f"it holds {CHECKSUM_FILE}; run from a clone of the course or set COURSE_DATA_DIR"
     )
 
@@ -138,12 +139,14 @@ class CharTokenizer:
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
         if isinstance(ids, torch.Tensor):
             if ids.dim() > 1:
-                raise ValueError(f"decode takes one sequence of ids, got a tensor of shape {tuple(ids.shape)}")
+                raise ValueError("decode takes one sequence of ids, "
+                                 f"got a tensor of shape {tuple(ids.shape)}")
             ids = ids.tolist()
         out = []
         for i in ids:
             if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
+                raise ValueError(
+                    f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
             out.append(self.chars[i])
         return "".join(out)
 
@@ -157,7 +160,8 @@ class CharTokenizer:
         return hash(self.chars)
 
 
-def load_shakespeare_splits(train_fraction: float = 0.9) -> tuple[dict[str, torch.Tensor], CharTokenizer]:
+def load_shakespeare_splits(
+        train_fraction: float = 0.9) -> tuple[dict[str, torch.Tensor], CharTokenizer]:
     """Encode tiny Shakespeare and split it: first 90 % train, last 10 % validation.
 
     Returns ``({"train": LongTensor, "val": LongTensor}, tokenizer)``.
@@ -179,7 +183,8 @@ def get_batch(data: torch.Tensor, block_size: int, batch_size: int,
     ``generator`` (a CPU ``torch.Generator``) makes the batch reproducible.
     """
     if data.dim() != 1:
-        raise ValueError(f"get_batch expects a 1-D tensor of token ids, got shape {tuple(data.shape)}")
+        raise ValueError("get_batch expects a 1-D tensor of token ids, "
+                         f"got shape {tuple(data.shape)}")
     if len(data) <= block_size:
         raise ValueError(f"data has {len(data)} tokens, too few for block_size={block_size}")
     ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
@@ -254,7 +259,8 @@ def _read_idx(name: str, magic: int) -> np.ndarray:
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if payload.size != math.prod(dims):
-        raise DataFileError(f"{name!r} holds {payload.size} bytes of data, its header promises {math.prod(dims)}")
+        raise DataFileError(f"{name!r} holds {payload.size} bytes of data, "
+                            f"its header promises {math.prod(dims)}")
     return payload.reshape(dims)
 
 
@@ -267,7 +273,8 @@ def load_mnist() -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- Synthetic data (lesson 02) ----------------------------------------------
 
-def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_moons(n_samples: int = 100, noise: float = 0.1,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (as scikit-learn's ``make_moons``), without scikit-learn.
 
     Returns ``X`` (n, 2) float64 and ``y`` (n,) int64 in {0, 1}, shuffled with ``seed``.

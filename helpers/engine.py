@@ -101,10 +101,13 @@ class Value:
             # a Value exponent also gets a gradient: d(a^b)/db = a^b * ln(a), needs a > 0
             if base <= 0.0:
                 raise ValueError(
-                    f"Value **: base {base!r} raised to a Value exponent: d(a**b)/db = a**b * log(a) "
-                    "needs a > 0; use a plain number as the exponent for a non-positive base")
+                    f"Value **: base {base!r} raised to a Value exponent: "
+                    "d(a**b)/db = a**b * log(a) needs a > 0; "
+                    "use a plain number as the exponent for a non-positive base")
             out = base ** other.data
-            return Value(out, (self, other), (other.data * base ** (other.data - 1.0), out * math.log(base)), "**")
+            d_base = other.data * base ** (other.data - 1.0)  # d(a^b)/da = b * a^(b-1)
+            d_exponent = out * math.log(base)                 # d(a^b)/db = a^b * ln(a)
+            return Value(out, (self, other), (d_base, d_exponent), "**")
         p = _as_float(other, "**")
         if base == 0.0 and p < 0.0:
             raise ValueError(f"Value **: 0.0 ** {p!r} is undefined (division by zero); "
@@ -151,11 +154,13 @@ class Value:
 
     def log(self) -> Value:
         if self.data <= 0.0:
-            raise ValueError(f"Value.log: log({self.data!r}) is undefined; log needs a positive value")
+            raise ValueError(
+                f"Value.log: log({self.data!r}) is undefined; log needs a positive value")
         return Value(math.log(self.data), (self,), (1.0 / self.data,), "log")  # d(ln a)/da = 1/a
 
     def tanh(self) -> Value:
-        # math.tanh is exact and never overflows; the textbook (e^2x - 1)/(e^2x + 1) does past x ~ 355
+        # math.tanh is exact and never overflows;
+        # the textbook (e^2x - 1)/(e^2x + 1) does past x ~ 355
         t = math.tanh(self.data)
         return Value(t, (self,), (1.0 - t * t,), "tanh")  # d(tanh a)/da = 1 - tanh(a)^2
 
@@ -166,7 +171,8 @@ class Value:
         else:                         # e^x < 1: no overflow either
             e = math.exp(x)
             s = e / (1.0 + e)
-        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")  # d(sigma a)/da = sigma(a)(1 - sigma(a))
+        # d(sigma a)/da = sigma(a)(1 - sigma(a))
+        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")
 
     def relu(self) -> Value:
         x = self.data
@@ -189,7 +195,8 @@ class Value:
         for node in reversed(topo):
             grad = node.grad
             for child, local in zip(node._prev, node._local_grads):
-                child.grad += local * grad  # chain rule; += because a child may have several parents
+                # chain rule; += because a child may have several parents
+                child.grad += local * grad
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -217,7 +224,8 @@ def vsum(values: Iterable[Value | Number]) -> Value:
     return Value(total, children, (1.0,) * len(children), "sum")
 
 
-def dot(weights: Sequence[Value], inputs: Sequence[Value | Number], bias: Value | Number = 0.0) -> Value:
+def dot(weights: Sequence[Value], inputs: Sequence[Value | Number],
+        bias: Value | Number = 0.0) -> Value:
     """One node for ``bias + w1*x1 + ... + wn*xn``: a neuron's weighted sum.
 
     The same number as micrograd's chain of n ``*`` and n ``+`` nodes (summed in the

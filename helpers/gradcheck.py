@@ -17,7 +17,8 @@ import numpy as np
 __all__ = ["numerical_gradient", "relative_error"]
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], W: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(f: Callable[[np.ndarray], float], W: np.ndarray,
+                       eps: float = 1e-6) -> np.ndarray:
     """Central-difference estimate of the gradient of the scalar ``f(W)`` with respect to ``W``.
 
     Each entry of ``W`` is nudged by ``+eps`` and ``-eps`` in place (so ``f`` may
@@ -25,7 +26,8 @@ def numerical_gradient(f: Callable[[np.ndarray], float], W: np.ndarray, eps: flo
     raises. Costs ``2 * W.size`` calls of ``f``: meant for checking, not training.
     """
     if not isinstance(W, np.ndarray):
-        raise TypeError(f"W must be a NumPy array, got {type(W).__name__}: convert it with np.asarray(W, dtype=np.float64)")
+        raise TypeError(f"W must be a NumPy array, got {type(W).__name__}: "
+                        "convert it with np.asarray(W, dtype=np.float64)")
     if W.dtype != np.float64:
         raise ValueError(f"W has dtype {W.dtype}; finite differences need float64 "
                          "(float32 cannot resolve a nudge of 1e-6): use W.astype(np.float64)")

@@ -87,10 +87,11 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A stack of layers: ``MLP(2, [16, 16, 1])``; hidden layers use ``activation``, the last is linear.
+    """A stack of layers such as ``MLP(2, [16, 16, 1])``: hidden ones use ``activation``.
 
-    Calling it returns a list of the last layer's outputs, except that a last layer of
-    one neuron gives its single ``Value`` (a score), as in micrograd.
+    The last layer is linear. Calling it returns a list of the last layer's outputs,
+    except that a last layer of one neuron gives its single ``Value`` (a score), as in
+    micrograd.
     """
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu",

@@ -22,7 +22,8 @@ def plot_losses(train: Sequence[float], val: Sequence[float] | None = None, *,
         if val_steps is None:
             val_steps = range(len(val)) if len(val) == len(train) else None
         if val_steps is None:
-            raise ValueError("val has a different length from train: say where it was measured with val_steps")
+            raise ValueError("val has a different length from train: "
+                             "say where it was measured with val_steps")
         ax.plot(val_steps, val, label="validation", lw=2)
         ax.legend()
     if logy:

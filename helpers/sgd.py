@@ -37,7 +37,8 @@ def minibatches(X: Array, y: Array, batch_size: int, rng: np.random.Generator,
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}: "
                         "pass np.random.default_rng(seed)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    is_integer = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+    if not is_integer or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = len(X)
     if len(y) != n:

@@ -2,10 +2,10 @@
 
 ``draw_dot(root)`` gives one small record per value (``label | data | grad``, the
 label only if the value has one) and one small oval per operation, wired
-child -> op -> result, top to bottom so that the picture fits a notebook column. Node names are ``v0, v1, ...``
-in topological order (never ``id()``), so the same graph gives the same ``.source``
-text on every run and every machine; only the rendered SVG depends on the Graphviz
-version.
+child -> op -> result, top to bottom so that the picture fits a notebook column.
+Node names are ``v0, v1, ...`` in topological order (never ``id()``), so the same
+graph gives the same ``.source`` text on every run and every machine; only the
+rendered SVG depends on the Graphviz version.
 """
 from __future__ import annotations
 

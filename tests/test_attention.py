@@ -4,8 +4,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.attention import (GeneralMultiheadAttention, Head, MultiHeadAttention,
-                               ScaledDotProductAttention, causal_mask, scaled_dot_product_attention)
+from helpers.attention import (
+    GeneralMultiheadAttention,
+    Head,
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 
 ATOL = 1e-6
 

@@ -30,7 +30,8 @@ def test_all_files_verify():
 def test_damaged_file_is_named_with_the_fix(data_copy):
     with open(data_copy / "tinyshakespeare.txt", "a") as f:
         f.write("x")
-    with pytest.raises(DataFileError, match=r"'tinyshakespeare.txt' is damaged.*SHA-256.*git checkout"):
+    damaged = r"'tinyshakespeare.txt' is damaged.*SHA-256.*git checkout"
+    with pytest.raises(DataFileError, match=damaged):
         data.load_shakespeare()
 
 

@@ -65,7 +65,8 @@ def test_every_lesson_has_three_exercises_in_one_section_at_the_end(notebook):
     found = exercises(nb)
     assert len(found) >= 3, f"{path.name}: {len(found)} exercises, the course asks for at least 3"
     headings = [i for i, c in enumerate(nb["cells"])
-                if c["cell_type"] == "markdown" and re.search(r"^##\s+Exercises\s*$", _source(c), re.M)]
+                if c["cell_type"] == "markdown"
+                and re.search(r"^##\s+Exercises\s*$", _source(c), re.M)]
     assert len(headings) == 1, f"{path.name}: {len(headings)} '## Exercises' headings, expected one"
     assert headings[0] < found[0]["task"], f"{path.name}: an exercise comes before '## Exercises'"
     later = [c for c in nb["cells"][headings[0] + 1:]
@@ -79,7 +80,8 @@ def test_each_exercise_is_task_attempt_check_solution_check(notebook):
     numbers = []
     for ex in exercises(nb):
         n = ex["number"]
-        assert n is not None, f"{path.name}: the cell before an attempt cell is not '### Exercise N'"
+        assert n is not None, (
+            f"{path.name}: the cell before an attempt cell is not '### Exercise N'")
         where = f"{path.name}, exercise {n}"
         numbers.append(int(n))
         assert "<details>" in _source(cells[ex["task"]]), f"{where}: the task has no collapsed hint"
@@ -93,7 +95,8 @@ def test_each_exercise_is_task_attempt_check_solution_check(notebook):
             f"{where}: the worked solution must be collapsed (source_hidden)")
         assert "check" in _tags(final) and "assert" in _source(final), (
             f"{where}: the solution must be followed by a check that asserts it passes")
-        assert f"✅ Exercise {n}: correct" in _text(final), f"{where}: the solution's check is not ✅"
+        assert f"✅ Exercise {n}: correct" in _text(final), (
+            f"{where}: the solution's check is not ✅")
     assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises numbered {numbers}"
 
 

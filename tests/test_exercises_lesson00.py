@@ -66,7 +66,8 @@ def test_2_wrong():
     no_c = solution_2()
     no_c.body = [line for line in no_c.body if "c -> d_op" not in line]
     verdict = ex.check_2(no_c)
-    assert verdict.status == "wrong" and "missing edge" in verdict.message and "c -> d_op" in verdict.message
+    assert verdict.status == "wrong"
+    assert "missing edge" in verdict.message and "c -> d_op" in verdict.message
     swapped_ops = graphviz.Digraph()                     # + where * belongs
     swapped_ops.node("e_op", "+")
     swapped_ops.node("d_op", "*")

@@ -66,7 +66,8 @@ def test_module_docstring_names_the_lesson_that_builds_it(module):
 
 def test_package_docstring_maps_every_module_to_its_lesson():
     doc = ast.get_docstring(ast.parse((HELPERS / "__init__.py").read_text(encoding="utf-8"))) or ""
-    assert "..." not in doc, "helpers/__init__.py's module map must list every module, with no '...'"
+    assert "..." not in doc, (
+        "helpers/__init__.py's module map must list every module, with no '...'")
     for module, number in BUILT_BY.items():
         line = next((ln for ln in doc.splitlines() if f"``{module}``" in ln), None)
         assert line is not None, f"helpers/__init__.py's module map does not list ``{module}``"

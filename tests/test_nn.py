@@ -13,7 +13,8 @@ def torch_forward(model: MLP, xs):
     params = []
     h = torch.tensor(xs, dtype=torch.float64)
     for layer in model.layers:
-        W = torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64, requires_grad=True)
+        weights = [[w.data for w in n.w] for n in layer.neurons]
+        W = torch.tensor(weights, dtype=torch.float64, requires_grad=True)
         b = torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64, requires_grad=True)
         params += [W, b]
         h = h @ W.T + b
@@ -60,7 +61,8 @@ def test_weights_like_micrograd_and_reproducible():
     a = MLP(2, [3, 1], rng=random.Random(7))
     b = MLP(2, [3, 1], rng=random.Random(7))
     assert [p.data for p in a.parameters()] == [p.data for p in b.parameters()]
-    assert all(-1 <= n.w[0].data <= 1 and n.b.data == 0.0 for layer in a.layers for n in layer.neurons)
+    neurons = [n for layer in a.layers for n in layer.neurons]
+    assert all(-1 <= n.w[0].data <= 1 and n.b.data == 0.0 for n in neurons)
     random.seed(3)
     c = MLP(2, [3, 1])
     random.seed(3)

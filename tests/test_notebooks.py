@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 SKIP_TAGS = {"nbval-skip"}
 ERROR_TAGS = {"raises-exception", "nbval-raises-exception"}
 MARKER = re.compile(r"NBVAL_[A-Z_]+")
@@ -55,7 +56,8 @@ def test_every_cell_was_executed_in_order(notebook):
             "refresh the notebook with `make execute`")
         counts.append(cell["execution_count"])
     assert counts == list(range(1, len(counts) + 1)), (
-        f"{path.name}: cells were not executed top to bottom in one fresh kernel; run `make execute`")
+        f"{path.name}: cells were not executed top to bottom in one fresh kernel; "
+        "run `make execute`")
 
 
 def test_markers_are_whole_lines(notebook):
@@ -73,21 +75,26 @@ def test_no_unexpected_errors_and_no_leaks(notebook):
         for out in cell.get("outputs", []):
             if out["output_type"] == "error":
                 assert _tags(cell) & ERROR_TAGS, (
-                    f"{path.name}: stored error {out['ename']} in a cell not tagged raises-exception")
-            text = ("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                    f"{path.name}: stored error {out['ename']} "
+                    "in a cell not tagged raises-exception")
+            text = ("".join(out.get("text", ""))
+                    + "".join(out.get("data", {}).get("text/plain", ""))
                     + ANSI.sub("", "\n".join(out.get("traceback", []))))
             match = LEAK.search(text)
-            assert not match, f"{path.name}: an output shows a machine path or address: {match.group(0)}"
+            assert not match, (
+                f"{path.name}: an output shows a machine path or address: {match.group(0)}")
 
 
 def test_graphviz_outputs_are_not_compared(notebook):
     """SVG from graphviz differs between Graphviz versions: such cells must ignore their output."""
     path, nb = notebook
     for cell in _code_cells(nb):
-        svg = any("image/svg+xml" in out.get("data", {}) and "graphviz" in "".join(out["data"]["image/svg+xml"]).lower()
+        svg = any("graphviz" in "".join(out.get("data", {}).get("image/svg+xml", "")).lower()
                   for out in cell.get("outputs", []))
         if svg:
-            assert "nbval-ignore-output" in _tags(cell) or "# NBVAL_IGNORE_OUTPUT" in "".join(cell["source"]), (
+            ignored = ("nbval-ignore-output" in _tags(cell)
+                       or "# NBVAL_IGNORE_OUTPUT" in "".join(cell["source"]))
+            assert ignored, (
                 f"{path.name}: a cell showing a graphviz SVG must be tagged nbval-ignore-output "
                 "(pin the graph's .source in a test instead)")
 
@@ -99,4 +106,5 @@ def test_lesson_map_matches_notebooks_and_readme():
     assert [p.name for p in NOTEBOOKS] == [lesson.notebook for lesson in LESSONS]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert lesson_table(link_prefix="notebooks/") in readme, (
-        "README's lesson table is out of date: paste helpers.course.lesson_table('notebooks/') into it")
+        "README's lesson table is out of date: "
+        "paste helpers.course.lesson_table('notebooks/') into it")

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers.sgd import minibatches, num_batches
 
@@ -73,6 +74,7 @@ def test_batch_larger_than_data_is_one_batch():
     (dict(y=np.arange(4)), ValueError, "X has 5 rows but y has 4"),
 ])
 def test_bad_input_is_named(kwargs, error, message):
-    args = dict(X=np.zeros((5, 2)), y=np.arange(5), batch_size=2, rng=np.random.default_rng(0)) | kwargs
+    good = dict(X=np.zeros((5, 2)), y=np.arange(5), batch_size=2, rng=np.random.default_rng(0))
+    args = good | kwargs
     with pytest.raises(error, match=message):
         next(minibatches(**args))

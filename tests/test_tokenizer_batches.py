@@ -3,8 +3,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.data import CharTokenizer, get_batch
-from helpers.data import estimate_loss
+from helpers.data import CharTokenizer, estimate_loss, get_batch
 
 
 def test_batches_are_windows_of_the_text_and_targets_are_next_characters():

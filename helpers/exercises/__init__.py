@@ -102,12 +102,16 @@ def _as_array(value: Any, what: str):
     try:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise Wrong(f"{what} should be a number or an array of numbers, got {type(value).__name__}") from None
+        raise Wrong(f"{what} should be a number or an array of numbers, "
+                    f"got {type(value).__name__}") from None
 
 
 def expect_shape(got: Any, shape: tuple, what: str = "the result") -> None:
     """Raise :class:`Wrong` unless ``got`` has ``shape``."""
-    actual = tuple(getattr(got, "shape", ())) if hasattr(got, "shape") else _as_array(got, what).shape
+    if hasattr(got, "shape"):
+        actual = tuple(got.shape)
+    else:
+        actual = _as_array(got, what).shape
     if tuple(actual) != tuple(shape):
         raise Wrong(f"{what} has shape {tuple(actual)}, expected {tuple(shape)}")
 
@@ -123,7 +127,8 @@ def expect_close(got: Any, expected: Any, what: str = "the result", *,
         if g.size == 1:
             raise Wrong(f"{what} is {g.item():.6g}, expected {e.item():.6g}")
         i = np.unravel_index(np.argmax(np.abs(g - e)), g.shape)
-        raise Wrong(f"{what} differs from the expected values, e.g. at index {tuple(int(k) for k in i)}: "
+        index = tuple(int(k) for k in i)
+        raise Wrong(f"{what} differs from the expected values, e.g. at index {index}: "
                     f"got {g[i]:.6g}, expected {e[i]:.6g}")
 
 

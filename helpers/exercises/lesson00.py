@@ -33,7 +33,8 @@ def check_1(n_lines, most_common_char):
     counts = Counter(text)
     expected_char, how_often = counts.most_common(1)[0]
     if most_common_char != expected_char:
-        raise Wrong(f"most_common_char is {most_common_char!r} ({counts[most_common_char]:,} times); "
+        raise Wrong(f"most_common_char is {most_common_char!r} "
+                    f"({counts[most_common_char]:,} times); "
                     f"another character occurs more often ({how_often:,} times)")
 
 

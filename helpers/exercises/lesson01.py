@@ -62,8 +62,8 @@ def check_2(vsin):
         value, grad = _torch_value_and_grad(lambda t: torch.sin(t * t), x0)
         expect_close(out.data, value, f"vsin(x*x) at x = {x0}", rtol=1e-9)
         local = out._local_grads[0]
-        expect_close(local, math.cos(squared.data), f"the local derivative of sin at {squared.data:.4f}",
-                     rtol=1e-9)
+        expect_close(local, math.cos(squared.data),
+                     f"the local derivative of sin at {squared.data:.4f}", rtol=1e-9)
         expect_close(x.grad, grad, f"d/dx sin(x^2) at x = {x0}", rtol=1e-9)
 
 

@@ -118,7 +118,8 @@ def _logistic_on(model, X, y) -> tuple[float, float]:
         if isinstance(score, list) and len(score) == 1:
             score = score[0]
         if not isinstance(score, Value):
-            raise Wrong(f"model_log(x) should return one Value (a score), got {type(score).__name__}")
+            raise Wrong("model_log(x) should return one Value (a score), "
+                        f"got {type(score).__name__}")
         margin = label * score.data
         loss += math.log1p(math.exp(-margin)) if margin > -30 else -margin
         correct += (score.data > 0) == (label > 0)

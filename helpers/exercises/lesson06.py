@@ -17,7 +17,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from . import Wrong, attempted, checker, expect_close, expect_shape, expect_true, run
+from . import Wrong, checker, expect_close, expect_shape, expect_true, run
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "check_5"]
 
@@ -194,8 +194,8 @@ def _stacked_c_attn(mha) -> torch.nn.Linear:
 def check_4(batched_attention):
     """``batched_attention(x, c_attn, proj, num_heads)`` equals the lecture's
     ``MultiHeadAttention`` whose heads' weights are stacked in ``c_attn``."""
-    from ..attention import MultiHeadAttention
     from .. import seed_all
+    from ..attention import MultiHeadAttention
 
     for B, T, n_embd, num_heads in ((2, 6, 16, 4), (1, 5, 12, 3)):
         seed_all(T)
@@ -223,9 +223,12 @@ def check_4(batched_attention):
                         "transposing back: use out.transpose(1, 2) before reshape(B, T, C)")
         if _close(got, unmasked):
             raise Wrong("there is no causal mask: each position sees the future")
+        # default arguments bind this case's weights (a closure would see the loop's latest)
+        def on_input(z, c_attn=c_attn, proj=mha.proj, num_heads=num_heads):
+            return batched_attention(z, c_attn, proj, num_heads)
+
         with torch.no_grad():
-            _expect_causal(lambda z: batched_attention(z, c_attn, mha.proj, num_heads), x,
-                           "batched_attention")
+            _expect_causal(on_input, x, "batched_attention")
         expect_close(got, expected, f"batched_attention's output ({case}), compared with the heads "
                      "in a loop,", atol=1e-5)
     return "one batched matrix multiply == the heads in a loop"
