@@ -6,7 +6,6 @@ import torch
 
 from helpers.exercises import lesson05 as ex
 
-
 # --- the worked solutions, as in the notebook ---------------------------------
 
 def build_examples(ids, block_size):

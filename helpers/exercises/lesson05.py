@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from . import Wrong, attempted, checker, expect_close, expect_equal, expect_shape, expect_true, run
+from . import Wrong, checker, expect_close, expect_equal, expect_shape, expect_true, run
 
 __all__ = ["check_1", "check_2", "check_3"]
 
