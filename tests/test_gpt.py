@@ -1,15 +1,16 @@
-"""helpers.gpt: the model against the lesson-05 formula, decoding, checkpoints."""
+"""helpers.gpt: the config, the model against lesson 06's attention formula, sampling."""
+
 import math
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import helpers.gpt as gpt
 from helpers.attention import causal_mask, scaled_dot_product_attention
 from helpers.data import CharTokenizer
-from helpers.gpt import (GPT, CausalSelfAttention, CheckpointError, GPTConfig, load_checkpoint,
-                         save_checkpoint)
+from helpers.gpt import GPT, CausalSelfAttention, GPTConfig
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
 
@@ -42,9 +43,34 @@ def _prompt(tok, text="First", batch=1):
     return torch.tensor([tok.encode(text)] * batch, dtype=torch.long)
 
 
+# --- the config ---------------------------------------------------------------------
+
+
+def test_config_from_dict_round_trip_and_names_missing_or_unknown_keys(config):
+    assert GPTConfig.from_dict(asdict(config)) == config
+    d = asdict(config)
+    del d["n_head"]
+    with pytest.raises(ValueError, match="missing.*n_head"):  # not silently the default 4
+        GPTConfig.from_dict(d)
+    with pytest.raises(ValueError, match="unknown.*n_heads"):
+        GPTConfig.from_dict({**asdict(config), "n_heads": 4})
+    with pytest.raises(ValueError, match="n_layer"):
+        GPTConfig.from_dict({**asdict(config), "n_layer": "2"})
+    with pytest.raises(ValueError, match="bias"):
+        GPTConfig.from_dict({**asdict(config), "bias": "yes"})
+    with pytest.raises(ValueError, match="dropout"):
+        GPTConfig.from_dict({**asdict(config), "dropout": True})
+
+
+def test_every_config_field_has_help_for_the_trainer_flags():
+    for f in fields(GPTConfig):
+        assert f.metadata.get("help"), f.name
+
+
 # --- the model ------------------------------------------------------------------
 
-def test_fused_attention_equals_lesson05_masked_softmax(config):
+
+def test_fused_attention_equals_lesson06_masked_softmax(config):
     """F.scaled_dot_product_attention(is_causal=True) == the explicit formula of lesson 06."""
     torch.manual_seed(1)
     attn = CausalSelfAttention(config).eval()
@@ -63,6 +89,31 @@ def test_fused_attention_equals_lesson05_masked_softmax(config):
     assert torch.all(att.triu(diagonal=1) == 0)
 
 
+def test_explicit_path_calls_lesson06_attention_function(config, monkeypatch):
+    """One implementation: the GPT's explicit path IS helpers.attention's function."""
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[3].shape)  # the mask
+        return scaled_dot_product_attention(*args, **kwargs)
+
+    monkeypatch.setattr(gpt, "scaled_dot_product_attention", spy)
+    attn = CausalSelfAttention(config).eval()
+    attn(torch.randn(2, 5, config.n_embd), return_weights=True)
+    assert calls == [(5, 5)]
+    attn(torch.randn(2, 5, config.n_embd))  # the fused path does not
+    assert len(calls) == 1
+
+
+def test_fused_and_explicit_paths_agree_in_training_without_dropout(config):
+    torch.manual_seed(2)
+    model = GPT(config).train()
+    idx = torch.randint(config.vocab_size, (2, config.block_size))
+    fast = model(idx)[0]
+    explicit = model(idx, return_weights=True)[0]
+    torch.testing.assert_close(fast, explicit, atol=1e-5, rtol=1e-5)
+
+
 def test_forward_shapes_loss_and_init(model, config):
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(config.vocab_size, (2, config.block_size), generator=gen)
@@ -77,6 +128,25 @@ def test_forward_shapes_loss_and_init(model, config):
     n = sum(p.numel() for p in model.parameters())
     assert model.num_params() == n
     assert model.num_params(non_embedding=True) == n - config.block_size * config.n_embd
+
+
+def test_attention_maps_are_causal_and_restore_the_mode(model, config, tok):
+    model.train()
+    maps = model.attention_maps(_prompt(tok, "First Cit"))
+    assert len(maps) == config.n_layer and maps[0].shape == (1, config.n_head, 9, 9)
+    torch.testing.assert_close(maps[0].sum(-1), torch.ones(1, config.n_head, 9))
+    assert model.training
+
+
+def test_param_groups_decay_matrices_only_and_cover_every_parameter_once(model):
+    decay, no_decay = model.param_groups(0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(
+        p.dim() < 2 for p in no_decay["params"]
+    )
+    ids = [id(p) for p in decay["params"] + no_decay["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))  # the tied matrix once
+    torch.optim.AdamW(model.param_groups(0.1), lr=1e-3)  # AdamW takes them as they are
 
 
 def test_causality_future_tokens_do_not_change_past_logits(model, config):
@@ -97,51 +167,23 @@ def test_bad_inputs_raise_clear_errors(model, config):
         GPTConfig(dropout=1.0)
 
 
-# --- decoding ---------------------------------------------------------------------
-
-def test_greedy_equals_beam_size_one_and_top_k_one(model, tok):
-    prompt = _prompt(tok, "First", batch=2)
-    greedy = model.greedy(prompt, 20)  # longer than block_size - prompt: exercises cropping
-    seqs, scores = model.beam_search(prompt, 20, beam_size=1)
-    assert seqs.shape == (2, 1, prompt.size(1) + 20) and scores.shape == (2, 1)
-    assert torch.equal(seqs[:, 0], greedy)
-    assert torch.equal(model.generate(prompt, 20, top_k=1, generator=torch.Generator().manual_seed(0)),
-                       greedy)
-    # a nucleus so small that only the likeliest token survives is greedy too
-    assert torch.equal(model.generate(prompt, 20, top_p=1e-6, generator=torch.Generator().manual_seed(0)),
-                       greedy)
+# --- sampling (GPT.generate) --------------------------------------------------------
 
 
-def _sequence_logprob(model, seq, n_prompt):
-    """Sum of log P(token | context) of the generated part of ``seq`` (1-D), cropping like the model."""
-    total = 0.0
-    bs = model.config.block_size
-    for t in range(n_prompt, len(seq)):
-        ctx = seq[max(0, t - bs):t][None]
-        total += F.log_softmax(model(ctx)[0][0, -1], dim=-1)[seq[t]].item()
-    return total
+def test_generate_crops_a_long_prompt_to_its_last_block_size_tokens(model, config, tok):
+    """A 300-character prompt continues exactly like its last block_size characters."""
+    long_text = (TEXT * 6)[:300]
+    long_prompt = _prompt(tok, long_text, batch=2)
+    short_prompt = long_prompt[:, -config.block_size:]
+    for kwargs in (dict(), dict(temperature=0.7, top_k=5), dict(top_p=0.9)):
+        a = model.generate(long_prompt, 25, generator=torch.Generator().manual_seed(3), **kwargs)
+        b = model.generate(short_prompt, 25, generator=torch.Generator().manual_seed(3), **kwargs)
+        assert a.shape == (2, 325)
+        assert torch.equal(a[:, :300], long_prompt)
+        assert torch.equal(a[:, 300:], b[:, config.block_size:])
 
 
-def test_beam_search_scores_are_summed_logprobs_and_batched(model, tok):
-    prompts = torch.tensor([tok.encode("First"), tok.encode("hear ")], dtype=torch.long)
-    seqs, scores = model.beam_search(prompts, 6, beam_size=4)
-    assert seqs.shape == (2, 4, 11)
-    assert torch.all(scores[:, :-1] >= scores[:, 1:])  # best first
-    for b in range(2):
-        assert torch.equal(seqs[b, :, :5], prompts[b].expand(4, 5))
-        assert len({tuple(s.tolist()) for s in seqs[b]}) == 4  # distinct beams
-        for k in range(4):
-            assert abs(_sequence_logprob(model, seqs[b, k], 5) - scores[b, k].item()) < 1e-4
-        # one prompt at a time gives the same beams: the batch does not mix prompts
-        alone_seqs, alone_scores = model.beam_search(prompts[b:b + 1], 6, beam_size=4)
-        assert torch.equal(alone_seqs[0], seqs[b])
-        torch.testing.assert_close(alone_scores[0], scores[b])
-    # a wider beam finds a continuation at least as likely as greedy's
-    greedy_score = _sequence_logprob(model, model.greedy(prompts[:1], 6)[0], 5)
-    assert scores[0, 0].item() >= greedy_score - 1e-5
-
-
-def test_sampling_is_reproducible_and_respects_top_k(model, tok):
+def test_sampling_is_reproducible_and_respects_top_k_and_top_p(model, tok):
     prompt = _prompt(tok)
     a = model.generate(prompt, 30, temperature=0.8, generator=torch.Generator().manual_seed(42))
     b = model.generate(prompt, 30, temperature=0.8, generator=torch.Generator().manual_seed(42))
@@ -149,12 +191,12 @@ def test_sampling_is_reproducible_and_respects_top_k(model, tok):
     # with top_k=3 every sampled token is among the 3 likeliest at its step
     out = model.generate(prompt, 15, top_k=3, generator=torch.Generator().manual_seed(1))
     for t in range(prompt.size(1), out.size(1)):
-        top3 = model(out[:, max(0, t - 16):t])[0][0, -1].topk(3).indices
+        top3 = model(out[:, max(0, t - 16) : t])[0][0, -1].topk(3).indices
         assert out[0, t] in top3
     # with top_p=0.5 every sampled token is in the smallest likeliest set holding >= 0.5
     out = model.generate(prompt, 15, top_p=0.5, generator=torch.Generator().manual_seed(2))
     for t in range(prompt.size(1), out.size(1)):
-        probs = model(out[:, max(0, t - 16):t])[0][0, -1].softmax(-1)
+        probs = model(out[:, max(0, t - 16) : t])[0][0, -1].softmax(-1)
         sorted_p, order = probs.sort(descending=True)
         n_keep = int(((sorted_p.cumsum(0) - sorted_p) < 0.5).sum())
         assert out[0, t] in order[:n_keep]
@@ -164,127 +206,26 @@ def test_sampling_is_reproducible_and_respects_top_k(model, tok):
 def test_generate_restores_training_mode(model, tok):
     model.train()
     model.generate(_prompt(tok), 2, generator=torch.Generator().manual_seed(0))
-    model.beam_search(_prompt(tok), 2, beam_size=2)
     assert model.training
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(temperature=0.0), "temperature"), (dict(temperature=-1.0), "temperature"),
-    (dict(top_k=0), "top_k"), (dict(top_k=-3), "top_k"), (dict(top_k=2.5), "top_k"),
-    (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(top_p=-0.1), "top_p"),
-    (dict(max_new_tokens=-1), "max_new_tokens"),
-])
-def test_bad_decoding_arguments_raise_value_error(model, tok, kwargs, match):
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(temperature=0.0), "temperature"),
+        (dict(temperature=-1.0), "temperature"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_k=-3), "top_k"),
+        (dict(top_k=2.5), "top_k"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(top_p=-0.1), "top_p"),
+        (dict(max_new_tokens=-1), "max_new_tokens"),
+    ],
+)
+def test_bad_sampling_arguments_raise_value_error(model, tok, kwargs, match):
     kwargs = {"max_new_tokens": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         model.generate(_prompt(tok), **kwargs)
-
-
-def test_bad_beam_arguments_raise_value_error(model, tok):
-    with pytest.raises(ValueError, match="beam_size"):
-        model.beam_search(_prompt(tok), 3, beam_size=0)
-    with pytest.raises(ValueError, match="beam_size"):
-        model.beam_search(_prompt(tok), 3, beam_size=1000)
-
-
-# --- checkpoints ------------------------------------------------------------------
-
-def test_checkpoint_round_trip(tmp_path, model, config, tok):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long))[1].backward()
-    opt.step()
-    path = save_checkpoint(tmp_path / "ck.pt", model, opt, 7, config, tok, extra={"note": [1.5, 2]})
-    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
-    ck = load_checkpoint(path, tokenizer=tok, config=config)
-    assert ck.step == 7 and ck.config == config and ck.tokenizer == tok and ck.extra == {"note": [1.5, 2]}
-    assert not ck.model.training
-    assert ck.model.lm_head.weight is ck.model.tok_emb.weight  # tying survives loading
-    for (name, a), b in zip(model.state_dict().items(), ck.model.state_dict().values()):
-        assert torch.equal(a, b), name
-    opt2 = torch.optim.AdamW(ck.model.parameters(), lr=1e-3)
-    opt2.load_state_dict(ck.optimizer_state)
-    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
-    idx = _prompt(tok)
-    torch.testing.assert_close(ck.model(idx)[0], model(idx)[0])
-
-
-def test_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        load_checkpoint(tmp_path / "nope.pt")
-
-
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
-def test_corrupt_checkpoint(tmp_path, model, config, tok, damage):
-    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
-    raw = path.read_bytes()
-    path.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00not a checkpoint" * 50,
-                      "empty": b""}[damage])
-    with pytest.raises(CheckpointError, match="corrupt"):
-        load_checkpoint(path)
-
-
-def test_vocabulary_and_config_mismatch(tmp_path, model, config, tok):
-    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
-    other = CharTokenizer(TEXT + "XYZ")
-    with pytest.raises(CheckpointError, match="vocabulary mismatch"):
-        load_checkpoint(path, tokenizer=other)
-    with pytest.raises(CheckpointError, match="config mismatch"):
-        load_checkpoint(path, config=GPTConfig(**{**asdict(config), "n_layer": 3}))
-    # a file whose stored weights do not fit its stored config
-    payload = torch.load(path, weights_only=True)
-    payload["config"]["n_embd"] = 64
-    torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="do not fit"):
-        load_checkpoint(path)
-    # a file whose vocabulary does not match its own config
-    payload = torch.load(path, weights_only=True)
-    payload["config"]["n_embd"] = 32
-    payload["chars"] = payload["chars"][:-1]
-    torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="inconsistent"):
-        load_checkpoint(path)
-    with pytest.raises(ValueError, match="vocab_size"):
-        save_checkpoint(tmp_path / "x.pt", model, None, 1, config, other)
-
-
-class _Evil:
-    """Unpickling this would run code; weights_only loading must refuse."""
-    ran = False
-
-    def __reduce__(self):
-        return (_mark_ran, ())
-
-
-def _mark_ran():
-    _Evil.ran = True
-    return "pwned"
-
-
-def test_loading_never_runs_code(tmp_path, model, config, tok):
-    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
-    payload = torch.load(path, weights_only=True)
-    payload["extra"] = {"surprise": _Evil()}
-    torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="weights_only"):
-        load_checkpoint(path)
-    assert not _Evil.ran
-    # and a PyTorch file that is not ours is named as such
-    torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(CheckpointError, match="not a GPT checkpoint"):
-        load_checkpoint(path)
-
-
-def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, model, config, tok, monkeypatch):
-    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
-    before = path.read_bytes()
-
-    def dies_halfway(obj, f, *args, **kwargs):
-        f.write(b"half a checkpoint")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(torch, "save", dies_halfway)
-    with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, model, None, 2, config, tok)
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
-    assert load_checkpoint(path).step == 1
+    with pytest.raises(ValueError, match="empty"):
+        model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
