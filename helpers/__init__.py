@@ -1,8 +1,33 @@
 """From Value to GPT: the code the lessons build, saved here so later lessons can import it.
 
-Each module maps to a lesson: ``engine``/``nn``/``viz`` (01-02), ``data`` (every
-lesson), ``gpt``/``train_gpt`` (06), ... The device is chosen in one place:
-:func:`device`.
+Each module is written first in a lesson, then saved here (``helpers.course.LESSONS``
+is the same map, and a test keeps the two in step):
+
+- ``course`` (00): the lesson map and the environment check of lesson 00.
+- ``data`` (00): the data sets, verified; ``CharTokenizer``, ``get_batch``, ``estimate_loss``.
+- ``progress`` (00): progress bars whose saved text reads finished.
+- ``exercises`` (00): the checkers of every lesson's exercises, one module per lesson.
+- ``torch_install`` (00): which PyTorch build ``make`` installs on this machine.
+- ``engine`` (01): ``Value``, the scalar autograd engine.
+- ``viz`` (01): ``draw_dot``, a ``Value`` graph drawn with Graphviz.
+- ``nn`` (02): neurons, layers and MLPs made of ``Value`` s.
+- ``plots`` (02): loss curves drawn the same way in every lesson.
+- ``gradcheck`` (03): numerical gradients and relative errors.
+- ``sgd`` (03): minibatches for stochastic gradient descent.
+- ``bigram`` (04): the bigram language model, counted and trained.
+- ``mlp_lm`` (05): the MLP language model of Bengio et al. (2003).
+- ``attention`` (06): attention heads, masks, multi-head attention.
+- ``gpt`` (07): ``GPTConfig`` and the ``GPT`` model.
+- ``decoding`` (07): greedy decoding, top-k/top-p filtering, beam search.
+- ``checkpoint`` (07): the checkpoint format, save and load.
+- ``train_gpt`` (07): the trainer, ``python -m helpers.train_gpt``.
+- ``layers`` (08): BatchNorm1d, BatchNorm2d and LayerNorm from scratch.
+- ``conv`` (09): conv2d as a loop and as unfold + matmul.
+- ``mnist`` (09): the MNIST split, ``MNISTMLP``, the CNNs and their training loop.
+- ``kmeans`` (10): k-means++, Lloyd's algorithm and clustering scores.
+
+The device is chosen in one place, :func:`device`; :func:`evaluating` puts a model in
+eval mode for a block and restores it.
 """
 from __future__ import annotations
 
