@@ -9,33 +9,9 @@ import torch
 
 from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomically
 from helpers.data import CharTokenizer, data_path
-from helpers.gpt import GPT, GPTConfig
+from helpers.gpt import GPTConfig
 
-TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tok():
-    return CharTokenizer(TEXT)
-
-
-@pytest.fixture
-def config(tok):
-    return GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=2, n_head=4, n_embd=32)
-
-
-@pytest.fixture
-def model(config):
-    torch.manual_seed(0)
-    return GPT(config).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_checkpoint_round_trip(tmp_path, model, config, tok):
@@ -161,9 +137,9 @@ def test_corrupt_checkpoint(tmp_path, model, config, tok, damage):
         load_checkpoint(path)
 
 
-def test_vocabulary_and_config_mismatch(tmp_path, model, config, tok):
+def test_vocabulary_and_config_mismatch(tmp_path, model, config, tok, text):
     path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
-    other = CharTokenizer(TEXT + "XYZ")
+    other = CharTokenizer(text + "XYZ")
     with pytest.raises(CheckpointError, match="vocabulary mismatch"):
         load_checkpoint(path, tokenizer=other)
     with pytest.raises(CheckpointError, match="config mismatch"):

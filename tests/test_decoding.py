@@ -4,31 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.data import CharTokenizer
 from helpers.decoding import beam_search, greedy, next_token_logits, top_k_filter, top_p_filter
-from helpers.gpt import GPT, GPTConfig
 
-TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tok():
-    return CharTokenizer(TEXT)
-
-
-@pytest.fixture
-def model(tok):
-    torch.manual_seed(0)
-    config = GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=2, n_head=4, n_embd=32)
-    return GPT(config).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prompt(tok, text="First", batch=1):
@@ -58,10 +36,10 @@ def test_greedy_equals_beam_size_one_and_top_k_one(model, tok):
     assert torch.equal(model.generate(prompt, 20, top_p=1e-6, generator=gen), out)
 
 
-def test_decoding_crops_a_300_character_prompt_to_its_last_block_size(model, tok):
+def test_decoding_crops_a_300_character_prompt_to_its_last_block_size(model, tok, text):
     """Generating from a 300-character prompt == generating from its last block_size characters."""
     bs = model.config.block_size
-    long_prompt = _prompt(tok, (TEXT * 6)[:300])
+    long_prompt = _prompt(tok, (text * 6)[:300])
     short_prompt = long_prompt[:, -bs:]
     assert torch.equal(
         next_token_logits(model, long_prompt), next_token_logits(model, short_prompt)

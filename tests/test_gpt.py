@@ -9,34 +9,9 @@ import torch.nn.functional as F
 
 import helpers.gpt as gpt
 from helpers.attention import causal_mask, scaled_dot_product_attention
-from helpers.data import CharTokenizer
 from helpers.gpt import GPT, CausalSelfAttention, GPTConfig
 
-TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tok():
-    return CharTokenizer(TEXT)
-
-
-@pytest.fixture
-def config(tok):
-    return GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=2, n_head=4, n_embd=32)
-
-
-@pytest.fixture
-def model(config):
-    torch.manual_seed(0)
-    return GPT(config).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prompt(tok, text="First", batch=1):
@@ -170,9 +145,9 @@ def test_bad_inputs_raise_clear_errors(model, config):
 # --- sampling (GPT.generate) --------------------------------------------------------
 
 
-def test_generate_crops_a_long_prompt_to_its_last_block_size_tokens(model, config, tok):
+def test_generate_crops_a_long_prompt_to_its_last_block_size_tokens(model, config, tok, text):
     """A 300-character prompt continues exactly like its last block_size characters."""
-    long_text = (TEXT * 6)[:300]
+    long_text = (text * 6)[:300]
     long_prompt = _prompt(tok, long_text, batch=2)
     short_prompt = long_prompt[:, -config.block_size:]
     for kwargs in (dict(), dict(temperature=0.7, top_k=5), dict(top_p=0.9)):
