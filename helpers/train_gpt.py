@@ -326,11 +326,14 @@ class Run:
 
 def set_up(args: argparse.Namespace) -> Run:
     """Data, device, model, optimizer and batch stream; with ``--resume`` the saved state."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
     splits, tok = load_shakespeare_splits()
     saved = None
     if args.resume:  # first: the saved arguments decide the model, the seed, the batches...
+        if not last_path(args.out).exists():
+            raise SystemExit(
+                f"--resume: no saved run state at {last_path(args.out)} (a run with --out "
+                f"{args.out} writes it there); start the run without --resume"
+            )
         saved = load_checkpoint(last_path(args.out), tokenizer=tok)
         saved_args = saved.extra.get("train_args")
         if not isinstance(saved_args, dict):
@@ -338,6 +341,8 @@ def set_up(args: argparse.Namespace) -> Run:
                 f"{last_path(args.out)}: extra['train_args'] is missing; it cannot be resumed"
             )
         args = resumed_arguments(args, saved_args)
+    if args.threads:  # after --resume: the run's own thread count (it sets the summation order)
+        torch.set_num_threads(args.threads)
     dist = _Dist(args.device)
     if saved is not None:
         where = f"{last_path(args.out)}: extra"
@@ -669,6 +674,9 @@ def main(argv: list[str] | None = None) -> int:
         train(args)
     except KeyboardInterrupt:
         return 130
+    except CheckpointError as e:  # a damaged or foreign checkpoint: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -144,8 +144,26 @@ def test_resume_refuses_another_world_size_and_names_missing_keys(tmp_path):
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(SystemExit, match="no saved run state at .*none.last.pt.*without --resume"):
         main(TINY + ["--steps", "2", "--resume", "--out", str(tmp_path / "none.pt")])
+
+
+def test_resume_restores_the_runs_thread_count(tmp_path):
+    """--threads sets the summation order, so a resumed run takes the saved value back."""
+    out = str(tmp_path / "t.pt")
+    assert main(TINY + ["--steps", "4", "--eval-interval", "2", "--out", out]) == 0  # --threads 1
+    torch.set_num_threads(2)
+    assert main(["--resume", "--steps", "6", "--out", out]) == 0
+    assert torch.get_num_threads() == 1
+
+
+def test_a_damaged_run_state_is_one_line_not_a_traceback(tmp_path, capsys):
+    out = tmp_path / "d.pt"
+    assert main(TINY + ["--steps", "2", "--eval-interval", "2", "--out", str(out)]) == 0
+    (tmp_path / "d.last.pt").write_bytes(b"not a checkpoint")
+    assert main(["--resume", "--steps", "4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "d.last.pt" in err[0]
 
 
 def test_bad_flags_are_rejected(capsys):
