@@ -6,25 +6,16 @@ from __future__ import annotations
 import math
 
 import torch
+from exercise_support import expect, stub
 
 from helpers.decoding import top_p_filter
 from helpers.exercises import lesson07 as ex
 
 
-def _expect(verdict, status, *words):
-    assert verdict.status == status, verdict
-    for word in words:
-        assert word in verdict.message, verdict
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
 def test_stubs_are_not_attempted():
     for check in (ex.check_1, ex.check_2, ex.check_3, ex.check_4):
-        _expect(check(stub), "todo")
-        _expect(check(None), "todo")
+        expect(check(stub), "todo")
+        expect(check(None), "todo")
 
 
 # --- 1. bits and perplexity (the notebook's worked solution first) ----------------
@@ -36,24 +27,24 @@ def bits_and_perplexity(loss):
 
 
 def test_1_solution_is_correct():
-    _expect(ex.check_1(bits_and_perplexity), "correct")
-    _expect(ex.check_1(lambda loss: (math.log2(math.exp(loss)), 2 ** (loss / math.log(2)))),
+    expect(ex.check_1(bits_and_perplexity), "correct")
+    expect(ex.check_1(lambda loss: (math.log2(math.exp(loss)), 2 ** (loss / math.log(2)))),
             "correct")
 
 
 def test_1_rejects_log_confusions():
-    _expect(ex.check_1(lambda loss: (loss * math.log(2), math.exp(loss))), "wrong", "ln 2")
-    _expect(ex.check_1(lambda loss: (loss / math.log(2), 2 ** loss)), "wrong", "nats")
+    expect(ex.check_1(lambda loss: (loss * math.log(2), math.exp(loss))), "wrong", "ln 2")
+    expect(ex.check_1(lambda loss: (loss / math.log(2), 2 ** loss)), "wrong", "nats")
 
 
 def test_1_rejects_missing_exp():
-    _expect(ex.check_1(lambda loss: (loss / math.log(2), loss)), "wrong", "exponential")
-    _expect(ex.check_1(lambda loss: (loss / math.log(2), math.exp(-loss))), "wrong", "inverse")
+    expect(ex.check_1(lambda loss: (loss / math.log(2), loss)), "wrong", "exponential")
+    expect(ex.check_1(lambda loss: (loss / math.log(2), math.exp(-loss))), "wrong", "inverse")
 
 
 def test_1_rejects_wrong_types():
-    _expect(ex.check_1(lambda loss: loss / math.log(2)), "wrong", "pair")
-    _expect(ex.check_1(lambda loss: ("2.2", 4.6)), "wrong", "number")
+    expect(ex.check_1(lambda loss: loss / math.log(2)), "wrong", "pair")
+    expect(ex.check_1(lambda loss: ("2.2", 4.6)), "wrong", "number")
 
 
 # --- 2. temperature ------------------------------------------------------------------
@@ -63,19 +54,19 @@ def temperature_probs(logits, temperature):
 
 
 def test_2_solution_is_correct():
-    _expect(ex.check_2(temperature_probs), "correct")
+    expect(ex.check_2(temperature_probs), "correct")
 
 
 def test_2_rejects_plausible_mistakes():
-    _expect(ex.check_2(lambda z, t: torch.softmax(z * t, dim=-1)), "wrong", "multiply")
-    _expect(ex.check_2(lambda z, t: torch.softmax(z, dim=-1) / t), "wrong", "after the softmax")
-    _expect(ex.check_2(lambda z, t: z / t), "wrong", "softmax")
-    _expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=0)), "wrong", "dim")
+    expect(ex.check_2(lambda z, t: torch.softmax(z * t, dim=-1)), "wrong", "multiply")
+    expect(ex.check_2(lambda z, t: torch.softmax(z, dim=-1) / t), "wrong", "after the softmax")
+    expect(ex.check_2(lambda z, t: z / t), "wrong", "softmax")
+    expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=0)), "wrong", "dim")
 
 
 def test_2_rejects_wrong_shapes_and_types():
-    _expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=-1)[0]), "wrong", "shape")
-    _expect(ex.check_2(lambda z, t: (z / t).softmax(-1).tolist()), "wrong", "tensor")
+    expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=-1)[0]), "wrong", "shape")
+    expect(ex.check_2(lambda z, t: (z / t).softmax(-1).tolist()), "wrong", "tensor")
 
 
 # --- 3. top-p --------------------------------------------------------------------------
@@ -91,8 +82,8 @@ def top_p_probs(logits, p):
 
 
 def test_3_solution_and_the_helper_are_correct():
-    _expect(ex.check_3(top_p_probs), "correct")
-    _expect(ex.check_3(lambda z, p: torch.softmax(top_p_filter(z, p), dim=-1)), "correct")
+    expect(ex.check_3(top_p_probs), "correct")
+    expect(ex.check_3(lambda z, p: torch.softmax(top_p_filter(z, p), dim=-1)), "correct")
 
 
 def _variant(*, strict=False, ascending=False, renormalise=True):
@@ -108,21 +99,21 @@ def _variant(*, strict=False, ascending=False, renormalise=True):
 
 
 def test_3_rejects_the_off_by_one():
-    _expect(ex.check_3(_variant(strict=True)), "wrong", "crosses p")
+    expect(ex.check_3(_variant(strict=True)), "wrong", "crosses p")
 
 
 def test_3_rejects_ascending_sort():
-    _expect(ex.check_3(_variant(ascending=True)), "wrong", "descending")
+    expect(ex.check_3(_variant(ascending=True)), "wrong", "descending")
 
 
 def test_3_rejects_missing_renormalisation():
-    _expect(ex.check_3(_variant(renormalise=False)), "wrong", "sum to 1")
+    expect(ex.check_3(_variant(renormalise=False)), "wrong", "sum to 1")
 
 
 def test_3_rejects_no_filtering_and_wrong_shapes():
-    _expect(ex.check_3(lambda z, p: torch.softmax(z, dim=-1)), "wrong", "nothing was filtered")
-    _expect(ex.check_3(lambda z, p: top_p_probs(z, p)[0]), "wrong", "shape")
-    _expect(ex.check_3(lambda z, p: "probs"), "wrong", "tensor")
+    expect(ex.check_3(lambda z, p: torch.softmax(z, dim=-1)), "wrong", "nothing was filtered")
+    expect(ex.check_3(lambda z, p: top_p_probs(z, p)[0]), "wrong", "shape")
+    expect(ex.check_3(lambda z, p: "probs"), "wrong", "tensor")
 
 
 # --- 4. parameter count ---------------------------------------------------------------
@@ -133,17 +124,17 @@ def gpt_params(V, T, C, L):
 
 
 def test_4_solution_is_correct():
-    _expect(ex.check_4(gpt_params), "correct")
+    expect(ex.check_4(gpt_params), "correct")
 
 
 def test_4_rejects_plausible_mistakes():
-    _expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + V * C), "wrong", "tied")
-    _expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 4 * C * L), "wrong",
+    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + V * C), "wrong", "tied")
+    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 4 * C * L), "wrong",
             "LayerNorm")
-    _expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 2 * C), "wrong", "ln_f")
-    _expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 9 * C * L), "wrong", "biases")
+    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 2 * C), "wrong", "ln_f")
+    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 9 * C * L), "wrong", "biases")
 
 
 def test_4_rejects_wrong_types():
-    _expect(ex.check_4(lambda V, T, C, L: str(gpt_params(V, T, C, L))), "wrong", "int")
-    _expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + 0.5), "wrong", "int")
+    expect(ex.check_4(lambda V, T, C, L: str(gpt_params(V, T, C, L))), "wrong", "int")
+    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + 0.5), "wrong", "int")

@@ -4,25 +4,16 @@ says what is wrong (never a traceback)."""
 from __future__ import annotations
 
 import torch
+from exercise_support import expect, stub
 
 from helpers.exercises import lesson10 as ex
 from helpers.kmeans import kmeans
 
 
-def _expect(verdict, status, *words):
-    assert verdict.status == status, verdict
-    for word in words:
-        assert word in verdict.message, verdict
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
 def test_stubs_are_not_attempted():
     for check in (ex.check_1, ex.check_2, ex.check_3, ex.check_4, ex.check_5):
-        _expect(check(stub), "todo")
-        _expect(check(None), "todo")
+        expect(check(stub), "todo")
+        expect(check(None), "todo")
 
 
 def _sq_distances(X, C):
@@ -37,17 +28,17 @@ def assign_points(X, centres):  # the solution
 
 
 def test_1_solution_is_correct_and_sqrt_does_not_matter():
-    _expect(ex.check_1(assign_points), "correct")
-    _expect(ex.check_1(lambda X, C: torch.cdist(X, C).argmin(1)), "correct")
+    expect(ex.check_1(assign_points), "correct")
+    expect(ex.check_1(lambda X, C: torch.cdist(X, C).argmin(1)), "correct")
 
 
 def test_1_rejects_argmax_wrong_axis_and_distances():
-    _expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmax(1)), "wrong", "FARTHEST")
-    _expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmin(0)), "wrong", "shape")
-    _expect(ex.check_1(lambda X, C: _sq_distances(X, C).min(1).values), "wrong", "integer")
-    _expect(ex.check_1(lambda X, C: (X[:, :1] - C[:, 0]).abs().argmin(1)), "wrong",
+    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmax(1)), "wrong", "FARTHEST")
+    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmin(0)), "wrong", "shape")
+    expect(ex.check_1(lambda X, C: _sq_distances(X, C).min(1).values), "wrong", "integer")
+    expect(ex.check_1(lambda X, C: (X[:, :1] - C[:, 0]).abs().argmin(1)), "wrong",
             "wrong centre")
-    _expect(ex.check_1(lambda X, C: assign_points(X, C).tolist()), "wrong", "tensor")
+    expect(ex.check_1(lambda X, C: assign_points(X, C).tolist()), "wrong", "tensor")
 
 
 # --- 2. k-means++ probabilities ------------------------------------------------------
@@ -59,28 +50,28 @@ def plus_plus_probabilities(X, chosen):  # the solution
 
 
 def test_2_solution_is_correct():
-    _expect(ex.check_2(plus_plus_probabilities), "correct")
+    expect(ex.check_2(plus_plus_probabilities), "correct")
 
 
 def test_2_rejects_plain_distance_first_centre_and_unnormalised():
     def plain(X, chosen):
         d = _sq_distances(X, chosen).min(1).values.sqrt()
         return d / d.sum()
-    _expect(ex.check_2(plain), "wrong", "SQUARED")
+    expect(ex.check_2(plain), "wrong", "SQUARED")
 
     def first_only(X, chosen):
         d2 = _sq_distances(X, chosen[:1]).squeeze(1)
         return d2 / d2.sum()
-    _expect(ex.check_2(first_only), "wrong", "first centre")
+    expect(ex.check_2(first_only), "wrong", "first centre")
 
     def latest_only(X, chosen):
         d2 = _sq_distances(X, chosen[-1:]).squeeze(1)
         return d2 / d2.sum()
-    _expect(ex.check_2(latest_only), "wrong", "latest")
+    expect(ex.check_2(latest_only), "wrong", "latest")
 
-    _expect(ex.check_2(lambda X, chosen: _sq_distances(X, chosen).min(1).values), "wrong",
+    expect(ex.check_2(lambda X, chosen: _sq_distances(X, chosen).min(1).values), "wrong",
             "sum to")
-    _expect(ex.check_2(lambda X, chosen: plus_plus_probabilities(X, chosen)[:-1]), "wrong",
+    expect(ex.check_2(lambda X, chosen: plus_plus_probabilities(X, chosen)[:-1]), "wrong",
             "shape")
 
 
@@ -95,25 +86,25 @@ def cluster_names(cluster_labels, true_labels, k):  # the solution
 
 
 def test_3_solution_is_correct():
-    _expect(ex.check_3(cluster_names), "correct")
+    expect(ex.check_3(cluster_names), "correct")
 
 
 def test_3_rejects_counts_transposed_table_and_shape():
     def counts(cluster_labels, true_labels, k):
         return torch.stack([torch.bincount(true_labels[cluster_labels == j]).max()
                             for j in range(k)])
-    _expect(ex.check_3(counts), "wrong", "argmax")
+    expect(ex.check_3(counts), "wrong", "argmax")
 
     def majority_cluster_per_label(cluster_labels, true_labels, k):     # the table read sideways
         return torch.stack([torch.bincount(cluster_labels[true_labels == c], minlength=k).argmax()
                             for c in range(k)])
-    _expect(ex.check_3(majority_cluster_per_label), "wrong", "cluster")
+    expect(ex.check_3(majority_cluster_per_label), "wrong", "cluster")
 
     def first_point(cluster_labels, true_labels, k):                    # not the majority
         return torch.stack([true_labels[cluster_labels == j][0] for j in range(k)])
-    _expect(ex.check_3(first_point), "wrong", "most of its points")
+    expect(ex.check_3(first_point), "wrong", "most of its points")
 
-    _expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
+    expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
 
 
 # --- 4. converged elbow runs ----------------------------------------------------------
@@ -128,21 +119,21 @@ def elbow_runs(X, ks, seed):  # the solution
 
 
 def test_4_solution_is_correct():
-    _expect(ex.check_4(elbow_runs), "correct")
+    expect(ex.check_4(elbow_runs), "correct")
 
 
 def test_4_rejects_unconverged_runs():
     def one_step(X, ks, seed):
         g = torch.Generator().manual_seed(seed)
         return [kmeans(X, k, init="random", max_iters=1, generator=g) for k in ks]
-    _expect(ex.check_4(one_step), "wrong", "not converged")
+    expect(ex.check_4(one_step), "wrong", "not converged")
 
 
 def test_4_rejects_wrong_ks_inertias_and_bad_inertia():
-    _expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, ks[:-1], seed)), "wrong", "runs")
-    _expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, [k + 1 for k in ks], seed)), "wrong",
+    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, ks[:-1], seed)), "wrong", "runs")
+    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, [k + 1 for k in ks], seed)), "wrong",
             "shape")
-    _expect(ex.check_4(lambda X, ks, seed: [r.inertia for r in elbow_runs(X, ks, seed)]),
+    expect(ex.check_4(lambda X, ks, seed: [r.inertia for r in elbow_runs(X, ks, seed)]),
             "wrong", ".centers")
 
     def halved(X, ks, seed):
@@ -150,8 +141,8 @@ def test_4_rejects_wrong_ks_inertias_and_bad_inertia():
         for r in runs:
             r.inertia /= 2
         return runs
-    _expect(ex.check_4(halved), "wrong", "inertia")
-    _expect(ex.check_4(lambda X, ks, seed: 3.0), "wrong", "list")
+    expect(ex.check_4(halved), "wrong", "inertia")
+    expect(ex.check_4(lambda X, ks, seed: 3.0), "wrong", "list")
 
 
 # --- 5. mini-batch k-means step ------------------------------------------------------------
@@ -168,7 +159,7 @@ def minibatch_step(centres, counts, batch):  # the solution
 
 
 def test_5_solution_is_correct():
-    _expect(ex.check_5(minibatch_step), "correct")
+    expect(ex.check_5(minibatch_step), "correct")
 
 
 def _variant(centres, counts, batch, update_counts=True, counts_first=True, jump=False):
@@ -188,10 +179,10 @@ def _variant(centres, counts, batch, update_counts=True, counts_first=True, jump
 
 
 def test_5_rejects_jumps_stale_counts_and_missing_counts():
-    _expect(ex.check_5(lambda c, n, b: _variant(c, n, b, jump=True)), "wrong", "jumps")
-    _expect(ex.check_5(lambda c, n, b: _variant(c, n, b, counts_first=False)), "wrong",
+    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, jump=True)), "wrong", "jumps")
+    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, counts_first=False)), "wrong",
             "before this batch")
-    _expect(ex.check_5(lambda c, n, b: _variant(c, n, b, update_counts=False)), "wrong",
+    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, update_counts=False)), "wrong",
             "not updated")
-    _expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
-    _expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
+    expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
+    expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
