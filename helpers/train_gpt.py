@@ -257,6 +257,13 @@ class _Dist:
         tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
         return bool(t.item())
 
+    def barrier(self) -> None:
+        """Wait for every rank (before tearing down: rank 0 may still be writing a save)."""
+        if self.enabled:
+            import torch.distributed as tdist
+
+            tdist.barrier()
+
     def close(self) -> None:
         if self.enabled:
             import torch.distributed as tdist
@@ -653,7 +660,9 @@ def train(args: argparse.Namespace) -> dict:
                         bar,
                     )
                 save_state(run, improved=False)
+                dist.barrier()
                 raise KeyboardInterrupt
+            dist.barrier()  # no rank tears down the process group while another still works
         finally:
             if bar is not None:
                 bar.close()

@@ -200,7 +200,10 @@ def test_kmeans_on_the_gpu_equals_the_cpu(init):
     cpu = kmeans(X, 4, init=init, generator=torch.Generator().manual_seed(0))
     cpu_generator = torch.Generator().manual_seed(0)                   # with CUDA data
     gpu = kmeans(X.cuda(), 4, init=init, generator=cpu_generator)
-    gpu2 = kmeans(X.cuda(), 4, init=init, generator=torch.Generator("cuda").manual_seed(0))
+    # A CUDA generator draws another random start, which may land in a local optimum (k-means'
+    # nature, not a device bug): judge that one by the best of a few restarts.
+    gpu2 = kmeans(X.cuda(), 4, init=init, n_init=5,
+                  generator=torch.Generator("cuda").manual_seed(0))
     assert gpu.centers.is_cuda and gpu.labels.is_cuda and gpu2.centers.is_cuda
     assert torch.equal(gpu.labels.cpu(), cpu.labels)
     assert torch.allclose(gpu.centers.cpu(), cpu.centers, atol=1e-4)
