@@ -44,7 +44,7 @@ LESSONS: list[Lesson] = [
            minutes=1, modules=('attention',)),
     Lesson("07_gpt.ipynb", "A GPT on Shakespeare",
            "a character-level GPT, its trainer, sampling and beam search",
-           minutes=1, modules=('gpt', 'decoding', 'checkpoint', 'train_gpt')),
+           minutes=2, modules=('gpt', 'decoding', 'checkpoint', 'train_gpt')),
     Lesson("08_normalization_layers.ipynb", "Appendix: normalisation layers",
            "BatchNorm and LayerNorm from scratch",
            minutes=1, modules=('layers',)),
