@@ -1,205 +1,195 @@
-"""Lesson 09's exercise checkers: the stub is "todo", the notebook's worked solution is
-"correct", plausible wrong answers and wrong types or shapes are "wrong" with a message that
-says what is wrong."""
-import json
-from pathlib import Path
+"""Lesson 08's exercise checkers: the stub is "not attempted", the notebook's worked
+solution is correct, and plausible wrong answers are rejected with a message that
+says what is wrong (never a traceback)."""
+from __future__ import annotations
 
-import pytest
 import torch
-import torch.nn.functional as F
+from exercise_support import expect, stub
+from torch import nn
 
-import helpers.conv
-from helpers.exercises import lesson09 as ex
-
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "09_convolution_and_mnist.ipynb"
+from helpers.exercises import lesson08 as ex
 
 
-def _cells_tagged(tag):
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    return ["".join(c["source"]) for c in nb["cells"]
-            if c["cell_type"] == "code" and tag in c["metadata"].get("tags", [])]
+def test_stubs_are_not_attempted():
+    for check in (ex.check_1, ex.check_2, ex.check_3, ex.check_4, ex.check_5):
+        expect(check(stub), "todo")
+        expect(check(None), "todo")
 
 
-@pytest.fixture(scope="module")
-def solutions():
-    """The names the notebook's solution cells define, run as the notebook runs them."""
-    namespace = {"torch": torch, "F": F, "helpers": helpers}
-    for source in _cells_tagged("solution"):
-        exec(source, namespace)
-    return namespace
+# --- 1. running statistics -----------------------------------------------------------
+
+def update_running_stats(running_mean, running_var, batch, momentum):  # the solution
+    n = batch.shape[0]
+    batch_mean = batch.mean(dim=0)
+    batch_var = ((batch - batch_mean) ** 2).sum(dim=0) / (n - 1)       # unbiased
+    new_mean = (1 - momentum) * running_mean + momentum * batch_mean
+    new_var = (1 - momentum) * running_var + momentum * batch_var
+    return new_mean, new_var
 
 
-@pytest.fixture(scope="module")
-def stubs():
-    namespace = {"torch": torch, "F": F, "helpers": helpers}
-    for source in _cells_tagged("exercise"):
-        exec(source, namespace)
-    return namespace
+def test_1_solution_and_pytorch_are_correct():
+    expect(ex.check_1(update_running_stats), "correct")
+
+    def with_pytorch(mean, var, batch, m):
+        bn = nn.BatchNorm1d(batch.shape[1], momentum=m).double()
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn(batch)
+        return bn.running_mean, bn.running_var
+    expect(ex.check_1(with_pytorch), "correct")
 
 
-def _status(verdict, status, *words):
-    assert verdict.status == status, str(verdict)
-    for word in words:
-        assert word in verdict.message, f"{word!r} not in {verdict.message!r}"
+def test_1_rejects_the_biased_variance():
+    def biased(mean, var, batch, m):
+        return (1 - m) * mean + m * batch.mean(0), (1 - m) * var + m * batch.var(0, unbiased=False)
+    expect(ex.check_1(biased), "wrong", "biased", "n - 1")
 
 
-def test_the_notebook_has_four_exercises_in_the_pattern():
-    assert len(_cells_tagged("solution")) == 4 and len(_cells_tagged("exercise")) == 4
-    checks = _cells_tagged("check")
-    assert len(checks) == 8
-    for n in range(1, 5):
-        assert checks[2 * n - 2].strip().startswith(f"ex.check_{n}(")
-        assert checks[2 * n - 1].strip().startswith(f"assert ex.check_{n}(")
+def test_1_rejects_the_swapped_momentum():
+    def swapped(mean, var, batch, m):
+        return m * mean + (1 - m) * batch.mean(0), m * var + (1 - m) * batch.var(0)
+    expect(ex.check_1(swapped), "wrong", "swapped", "NEW batch")
 
 
-CHECKS = [(ex.check_1, "conv_output_size"), (ex.check_2, "conv2d_stride2"),
-          (ex.check_3, "max_pool2d"), (ex.check_4, "conv_as_matrix")]
+def test_1_rejects_the_batch_statistics_alone_and_bad_returns():
+    expect(ex.check_1(lambda mean, var, b, m: (b.mean(0), b.var(0))), "wrong", "running mean")
+    expect(ex.check_1(lambda mean, var, b, m: mean), "wrong", "two tensors")
+    expect(ex.check_1(lambda mean, var, b, m: (mean[None], var[None])), "wrong", "shape")
+    expect(ex.check_1(lambda mean, var, b, m: ([1.0], [2.0])), "wrong", "tensor")
 
 
-@pytest.mark.parametrize("check,name", CHECKS)
-def test_stub_is_not_attempted(check, name, stubs):
-    assert check(stubs[name]).status == "todo"
+# --- 2. LayerNorm by hand ----------------------------------------------------------
+
+def layer_norm_last(x, gamma, beta, eps=1e-5):  # the solution
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return gamma * (x - mean) / torch.sqrt(var + eps) + beta
 
 
-@pytest.mark.parametrize("check,name", CHECKS)
-def test_worked_solution_is_correct(check, name, solutions):
-    assert check(solutions[name]).ok
+def test_2_solution_is_correct():
+    expect(ex.check_2(layer_norm_last), "correct")
 
 
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS])
-def test_not_a_function_is_wrong_not_a_traceback(check):
-    _status(check(42), "wrong", "expected a function")
+def test_2_rejects_batchnorm_unbiased_and_missing_affine():
+    def over_batch(x, gamma, beta, eps=1e-5):
+        return gamma * (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps) + beta
+    expect(ex.check_2(over_batch), "wrong", "BatchNorm")
+
+    def unbiased(x, gamma, beta, eps=1e-5):
+        mean = x.mean(-1, keepdim=True)
+        return gamma * (x - mean) / torch.sqrt(x.var(-1, keepdim=True) + eps) + beta
+    expect(ex.check_2(unbiased), "wrong", "unbiased")
+
+    def no_affine(x, gamma, beta, eps=1e-5):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + eps)
+    expect(ex.check_2(no_affine), "wrong", "gamma")
 
 
-# ---- exercise 1: the output-size formula ---------------------------------------------------
-
-def test_1_rejects_the_missing_plus_one():
-    _status(ex.check_1(lambda n, k, s, p: (n + 2 * p - k) // s), "wrong", "+1 is missing")
-
-
-def test_1_rejects_padding_counted_once():
-    _status(ex.check_1(lambda n, k, s, p: (n + p - k) // s + 1), "wrong", "both")
+def test_2_wrong_shape_and_type():
+    expect(ex.check_2(lambda x, g, b, eps=1e-5: layer_norm_last(x, g, b, eps).mean(0)), "wrong",
+            "shape")
+    expect(ex.check_2(lambda x, g, b, eps=1e-5: "x"), "wrong", "tensor")
 
 
-def test_1_rejects_true_division():
-    _status(ex.check_1(lambda n, k, s, p: (n + 2 * p - k) / s + 1), "wrong", "round")
+# --- 3. RMSNorm ----------------------------------------------------------------------
+
+def rms_norm(x, weight, eps=1e-6):  # the solution
+    rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    return weight * x / rms
 
 
-def test_1_rejects_rounding_up_or_to_nearest():
-    _status(ex.check_1(lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1), "wrong", "round down")
-    _status(ex.check_1(lambda n, k, s, p: round((n + 2 * p - k) / s) + 1), "wrong", "round down")
+def test_3_solution_is_correct():
+    expect(ex.check_3(rms_norm), "correct")
 
 
-def test_1_rejects_an_ignored_stride_and_a_wrong_type():
-    _status(ex.check_1(lambda n, k, s, p: n + 2 * p - k + 1), "wrong", "stride")
-    _status(ex.check_1(lambda n, k, s, p: str((n + 2 * p - k) // s + 1)), "wrong", "int")
-    _status(ex.check_1(lambda n, k, s, p: float((n + 2 * p - k) // s + 1)), "wrong", "int")
+def test_3_rejects_mean_subtraction_eps_outside_and_sum():
+    def with_mean(x, weight, eps=1e-6):
+        x = x - x.mean(-1, keepdim=True)
+        return weight * x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    expect(ex.check_3(with_mean), "wrong", "LayerNorm")
+
+    def eps_outside(x, weight, eps=1e-6):
+        return weight * x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps)
+    expect(ex.check_3(eps_outside), "wrong", "outside")
+
+    def summed(x, weight, eps=1e-6):
+        return weight * x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + eps)
+    expect(ex.check_3(summed), "wrong", "sum")
+
+    expect(ex.check_3(lambda x, w, eps=1e-6: rms_norm(x, w, eps)[..., :1]), "wrong", "shape")
 
 
-def test_1_reports_a_learner_exception():
-    def broken(size, kernel, stride, padding):
-        return size / 0
-    _status(ex.check_1(broken), "wrong", "ZeroDivisionError")
+# --- 4. fold BatchNorm into Linear --------------------------------------------------
+
+def fold_batchnorm(linear, bn):  # the solution
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)                 # (C,)
+    fused = nn.Linear(linear.in_features, linear.out_features)
+    with torch.no_grad():
+        fused.weight.copy_(s[:, None] * linear.weight)                   # row c times s_c
+        fused.bias.copy_(s * (linear.bias - bn.running_mean) + bn.bias)
+    return fused
 
 
-# ---- exercise 2: a stride-2 convolution by hand --------------------------------------------
-
-def _conv_by_hand(image, kernel, stride, start_step, size_stride=None):
-    size_stride = stride if size_stride is None else size_stride
-    kh, kw = kernel.shape
-    h_out = (image.shape[0] - kh) // size_stride + 1
-    w_out = (image.shape[1] - kw) // size_stride + 1
-    out = torch.zeros(h_out, w_out)
-    for i in range(h_out):
-        for j in range(w_out):
-            window = image[i * start_step: i * start_step + kh, j * start_step: j * start_step + kw]
-            out[i, j] = (window * kernel).sum()
-    return out
+def test_4_solution_is_correct():
+    expect(ex.check_4(fold_batchnorm), "correct")
 
 
-def test_2_rejects_an_ignored_stride():
-    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 1, 1)), "wrong", "stride-1", "2 pixels")
+def _fold(linear, bn, use_mean=True, use_eps=True, columns=False):
+    s = bn.weight / torch.sqrt(bn.running_var + (bn.eps if use_eps else 0.0))
+    fused = nn.Linear(linear.in_features, linear.out_features).double()
+    with torch.no_grad():
+        if columns:
+            fused.weight.copy_(linear.weight * s[None, :])
+        else:
+            fused.weight.copy_(s[:, None] * linear.weight)
+        mean = bn.running_mean if use_mean else 0.0
+        fused.bias.copy_(s * (linear.bias - mean) + bn.bias)
+    return fused
 
 
-def test_2_rejects_the_right_size_with_windows_one_pixel_apart():
-    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 2, 1)), "wrong", "differs", "2i")
+def test_4_rejects_missing_mean_missing_eps_and_columns():
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_mean=False)), "wrong", "running mean")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_eps=False)), "wrong", "eps")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, columns=True)), "wrong")   # shape error
 
 
-def test_2_rejects_a_wrong_output_size():
-    def halved(image, kernel):  # H // 2 outputs: one too many on odd sizes
-        out = _conv_by_hand(F.pad(image, (0, 2, 0, 2)), kernel, 2, 2)
-        return out[: image.shape[0] // 2, : image.shape[1] // 2]
-    _status(ex.check_2(halved), "wrong", "shape", "expected")
+def test_4_rejects_in_place_changes_and_other_types():
+    def in_place(lin, bn):
+        with torch.no_grad():
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            lin.bias.copy_(s * (lin.bias - bn.running_mean) + bn.bias)
+            lin.weight.mul_(s[:, None])
+        return lin
+    expect(ex.check_4(in_place), "wrong", "in place")
+    expect(ex.check_4(lambda lin, bn: nn.Sequential(lin, bn)), "wrong", "nn.Linear")
 
 
-def test_2_rejects_a_flipped_kernel_and_a_batch_axis():
-    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k.flip(0, 1), 2, 2)), "wrong", "no flip")
-    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 2, 2)[None, None]), "wrong", "shape")
+# --- 5. BatchNorm backward --------------------------------------------------------
+
+def batchnorm_backward(dy, x, gamma, eps=1e-5):  # the solution
+    n = x.shape[0]
+    sigma = torch.sqrt(x.var(dim=0, unbiased=False) + eps)               # (C,)
+    x_hat = (x - x.mean(dim=0)) / sigma                                   # (N, C)
+    return gamma / (n * sigma) * (n * dy - dy.sum(dim=0) - x_hat * (dy * x_hat).sum(dim=0))
 
 
-# ---- exercise 3: max-pooling with unfold ---------------------------------------------------
-
-def test_3_rejects_average_pooling():
-    def mean_pool(x, k):
-        n, c, h, w = x.shape
-        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=k)
-        return cols.mean(dim=1).reshape(n, c, h // k, w // k)
-    _status(ex.check_3(mean_pool), "wrong", "mean")
+def test_5_solution_is_correct():
+    expect(ex.check_5(batchnorm_backward), "correct")
 
 
-def test_3_rejects_pooling_over_channels_together():
-    def all_channels(x, k):  # unfold mixes the channels into each column
-        n, c, h, w = x.shape
-        cols = helpers.conv.unfold(x, k, stride=k)   # (N, C*k*k, L)
-        return cols.max(dim=1).values.reshape(n, 1, h // k, w // k).expand(n, c, h // k, w // k)
-    _status(ex.check_3(all_channels), "wrong", "differs")
+def test_5_rejects_missing_terms():
+    def constant_stats(dy, x, gamma, eps=1e-5):
+        return gamma * dy / torch.sqrt(x.var(0, unbiased=False) + eps)
+    expect(ex.check_5(constant_stats), "wrong", "constants")
 
+    def no_variance_term(dy, x, gamma, eps=1e-5):
+        return gamma / torch.sqrt(x.var(0, unbiased=False) + eps) * (dy - dy.mean(0))
+    expect(ex.check_5(no_variance_term), "wrong", "variance")
 
-def test_3_rejects_overlapping_windows():
-    def stride_one(x, k):
-        n, c, h, w = x.shape
-        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=1)
-        return cols.max(dim=1).values.reshape(n, c, h - k + 1, w - k + 1)
-    _status(ex.check_3(stride_one), "wrong", "shape")
+    def no_gamma(dy, x, gamma, eps=1e-5):
+        return batchnorm_backward(dy, x, torch.ones_like(gamma), eps)
+    expect(ex.check_5(no_gamma), "wrong", "gamma")
 
-
-def test_3_reports_a_reshape_error():
-    def bad_reshape(x, k):
-        n, c, h, w = x.shape
-        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=k)
-        return cols.max(dim=1).values.reshape(n, c, h // k + 1, w // k)
-    _status(ex.check_3(bad_reshape), "wrong", "RuntimeError")
-
-
-# ---- exercise 4: a convolution as a matrix -------------------------------------------------
-
-def _matrix(kernel, H, W, flip=False, row_width=None):
-    kh, kw = kernel.shape
-    h_out, w_out = H - kh + 1, W - kw + 1
-    row_width = w_out if row_width is None else row_width
-    k = kernel.flip(0, 1) if flip else kernel
-    M = torch.zeros(h_out * w_out, H * W)
-    for i in range(h_out):
-        for j in range(w_out):
-            for a in range(kh):
-                for b in range(kw):
-                    M[i * row_width + j, (i + a) * W + (j + b)] = k[a, b]
-    return M
-
-
-def test_4_rejects_a_flipped_kernel():
-    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W, flip=True)), "wrong", "flipped")
-
-
-def test_4_rejects_rows_numbered_with_the_input_width():
-    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W, row_width=W)), "wrong", "IndexError")
-
-
-def test_4_rejects_the_transpose_and_a_wrong_input_order():
-    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W).T), "wrong", "shape")
-
-    def columns_first(kernel, H, W):  # input pixel (r, c) numbered c * H + r
-        M = _matrix(kernel, H, W)
-        perm = torch.arange(H * W).reshape(H, W).T.flatten()
-        return M[:, perm]
-    _status(ex.check_4(columns_first), "wrong", "differs")
+    expect(ex.check_5(lambda dy, x, gamma, eps=1e-5: dy.sum(0)), "wrong", "shape")
+    expect(ex.check_5(lambda dy, x, gamma, eps=1e-5: 1 / 0), "wrong", "ZeroDivisionError")

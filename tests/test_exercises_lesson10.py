@@ -1,188 +1,205 @@
-"""Lesson 10's exercise checkers: the stub is "not attempted", the notebook's worked
-solution is correct, and plausible wrong answers are rejected with a message that
-says what is wrong (never a traceback)."""
-from __future__ import annotations
+"""Lesson 09's exercise checkers: the stub is "todo", the notebook's worked solution is
+"correct", plausible wrong answers and wrong types or shapes are "wrong" with a message that
+says what is wrong."""
+import json
+from pathlib import Path
 
+import pytest
 import torch
-from exercise_support import expect, stub
+import torch.nn.functional as F
 
-from helpers.exercises import lesson10 as ex
-from helpers.kmeans import kmeans
+import helpers.conv
+from helpers.exercises import lesson09 as ex
 
-
-def test_stubs_are_not_attempted():
-    for check in (ex.check_1, ex.check_2, ex.check_3, ex.check_4, ex.check_5):
-        expect(check(stub), "todo")
-        expect(check(None), "todo")
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "09_convolution_and_mnist.ipynb"
 
 
-def _sq_distances(X, C):
-    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)               # (N, k)
+def _cells_tagged(tag):
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) for c in nb["cells"]
+            if c["cell_type"] == "code" and tag in c["metadata"].get("tags", [])]
 
 
-# --- 1. assignment ------------------------------------------------------------------
-
-def assign_points(X, centres):  # the solution
-    d2 = ((X[:, None, :] - centres[None, :, :]) ** 2).sum(-1)          # (N, k)
-    return d2.argmin(dim=1)
-
-
-def test_1_solution_is_correct_and_sqrt_does_not_matter():
-    expect(ex.check_1(assign_points), "correct")
-    expect(ex.check_1(lambda X, C: torch.cdist(X, C).argmin(1)), "correct")
+@pytest.fixture(scope="module")
+def solutions():
+    """The names the notebook's solution cells define, run as the notebook runs them."""
+    namespace = {"torch": torch, "F": F, "helpers": helpers}
+    for source in _cells_tagged("solution"):
+        exec(source, namespace)
+    return namespace
 
 
-def test_1_rejects_argmax_wrong_axis_and_distances():
-    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmax(1)), "wrong", "FARTHEST")
-    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmin(0)), "wrong", "shape")
-    expect(ex.check_1(lambda X, C: _sq_distances(X, C).min(1).values), "wrong", "integer")
-    expect(ex.check_1(lambda X, C: (X[:, :1] - C[:, 0]).abs().argmin(1)), "wrong",
-            "wrong centre")
-    expect(ex.check_1(lambda X, C: assign_points(X, C).tolist()), "wrong", "tensor")
+@pytest.fixture(scope="module")
+def stubs():
+    namespace = {"torch": torch, "F": F, "helpers": helpers}
+    for source in _cells_tagged("exercise"):
+        exec(source, namespace)
+    return namespace
 
 
-# --- 2. k-means++ probabilities ------------------------------------------------------
-
-def plus_plus_probabilities(X, chosen):  # the solution
-    d2 = ((X[:, None, :] - chosen[None, :, :]) ** 2).sum(-1)         # (N, m)
-    nearest = d2.min(dim=1).values                                    # (N,) to the nearest
-    return nearest / nearest.sum()
+def _status(verdict, status, *words):
+    assert verdict.status == status, str(verdict)
+    for word in words:
+        assert word in verdict.message, f"{word!r} not in {verdict.message!r}"
 
 
-def test_2_solution_is_correct():
-    expect(ex.check_2(plus_plus_probabilities), "correct")
+def test_the_notebook_has_four_exercises_in_the_pattern():
+    assert len(_cells_tagged("solution")) == 4 and len(_cells_tagged("exercise")) == 4
+    checks = _cells_tagged("check")
+    assert len(checks) == 8
+    for n in range(1, 5):
+        assert checks[2 * n - 2].strip().startswith(f"ex.check_{n}(")
+        assert checks[2 * n - 1].strip().startswith(f"assert ex.check_{n}(")
 
 
-def test_2_rejects_plain_distance_first_centre_and_unnormalised():
-    def plain(X, chosen):
-        d = _sq_distances(X, chosen).min(1).values.sqrt()
-        return d / d.sum()
-    expect(ex.check_2(plain), "wrong", "SQUARED")
-
-    def first_only(X, chosen):
-        d2 = _sq_distances(X, chosen[:1]).squeeze(1)
-        return d2 / d2.sum()
-    expect(ex.check_2(first_only), "wrong", "first centre")
-
-    def latest_only(X, chosen):
-        d2 = _sq_distances(X, chosen[-1:]).squeeze(1)
-        return d2 / d2.sum()
-    expect(ex.check_2(latest_only), "wrong", "latest")
-
-    expect(ex.check_2(lambda X, chosen: _sq_distances(X, chosen).min(1).values), "wrong",
-            "sum to")
-    expect(ex.check_2(lambda X, chosen: plus_plus_probabilities(X, chosen)[:-1]), "wrong",
-            "shape")
+CHECKS = [(ex.check_1, "conv_output_size"), (ex.check_2, "conv2d_stride2"),
+          (ex.check_3, "max_pool2d"), (ex.check_4, "conv_as_matrix")]
 
 
-# --- 3. cluster names ------------------------------------------------------------------
-
-def cluster_names(cluster_labels, true_labels, k):  # the solution
-    names = []
-    for j in range(k):
-        members = true_labels[cluster_labels == j]
-        names.append(torch.bincount(members).argmax())
-    return torch.stack(names)
+@pytest.mark.parametrize("check,name", CHECKS)
+def test_stub_is_not_attempted(check, name, stubs):
+    assert check(stubs[name]).status == "todo"
 
 
-def test_3_solution_is_correct():
-    expect(ex.check_3(cluster_names), "correct")
+@pytest.mark.parametrize("check,name", CHECKS)
+def test_worked_solution_is_correct(check, name, solutions):
+    assert check(solutions[name]).ok
 
 
-def test_3_rejects_counts_transposed_table_and_shape():
-    def counts(cluster_labels, true_labels, k):
-        return torch.stack([torch.bincount(true_labels[cluster_labels == j]).max()
-                            for j in range(k)])
-    expect(ex.check_3(counts), "wrong", "argmax")
-
-    def majority_cluster_per_label(cluster_labels, true_labels, k):     # the table read sideways
-        return torch.stack([torch.bincount(cluster_labels[true_labels == c], minlength=k).argmax()
-                            for c in range(k)])
-    expect(ex.check_3(majority_cluster_per_label), "wrong", "cluster")
-
-    def first_point(cluster_labels, true_labels, k):                    # not the majority
-        return torch.stack([true_labels[cluster_labels == j][0] for j in range(k)])
-    expect(ex.check_3(first_point), "wrong", "most of its points")
-
-    expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
+@pytest.mark.parametrize("check", [c for c, _ in CHECKS])
+def test_not_a_function_is_wrong_not_a_traceback(check):
+    _status(check(42), "wrong", "expected a function")
 
 
-# --- 4. converged elbow runs ----------------------------------------------------------
+# ---- exercise 1: the output-size formula ---------------------------------------------------
 
-def elbow_runs(X, ks, seed):  # the solution
-    runs = []
-    for k in ks:
-        result = kmeans(X, k, max_iters=300, generator=torch.Generator().manual_seed(seed))
-        assert result.converged, f"k = {k} did not converge in 300 steps"
-        runs.append(result)
-    return runs
+def test_1_rejects_the_missing_plus_one():
+    _status(ex.check_1(lambda n, k, s, p: (n + 2 * p - k) // s), "wrong", "+1 is missing")
 
 
-def test_4_solution_is_correct():
-    expect(ex.check_4(elbow_runs), "correct")
+def test_1_rejects_padding_counted_once():
+    _status(ex.check_1(lambda n, k, s, p: (n + p - k) // s + 1), "wrong", "both")
 
 
-def test_4_rejects_unconverged_runs():
-    def one_step(X, ks, seed):
-        g = torch.Generator().manual_seed(seed)
-        return [kmeans(X, k, init="random", max_iters=1, generator=g) for k in ks]
-    expect(ex.check_4(one_step), "wrong", "not converged")
+def test_1_rejects_true_division():
+    _status(ex.check_1(lambda n, k, s, p: (n + 2 * p - k) / s + 1), "wrong", "round")
 
 
-def test_4_rejects_wrong_ks_inertias_and_bad_inertia():
-    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, ks[:-1], seed)), "wrong", "runs")
-    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, [k + 1 for k in ks], seed)), "wrong",
-            "shape")
-    expect(ex.check_4(lambda X, ks, seed: [r.inertia for r in elbow_runs(X, ks, seed)]),
-            "wrong", ".centers")
-
-    def halved(X, ks, seed):
-        runs = elbow_runs(X, ks, seed)
-        for r in runs:
-            r.inertia /= 2
-        return runs
-    expect(ex.check_4(halved), "wrong", "inertia")
-    expect(ex.check_4(lambda X, ks, seed: 3.0), "wrong", "list")
+def test_1_rejects_rounding_up_or_to_nearest():
+    _status(ex.check_1(lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1), "wrong", "round down")
+    _status(ex.check_1(lambda n, k, s, p: round((n + 2 * p - k) / s) + 1), "wrong", "round down")
 
 
-# --- 5. mini-batch k-means step ------------------------------------------------------------
-
-def minibatch_step(centres, counts, batch):  # the solution
-    centres, counts = centres.clone(), counts.clone()
-    d2 = ((batch[:, None, :] - centres[None, :, :]) ** 2).sum(-1)       # (B, k)
-    labels = d2.argmin(dim=1)
-    for j in labels.unique().tolist():
-        members = batch[labels == j]
-        counts[j] += len(members)
-        centres[j] += len(members) / counts[j] * (members.mean(dim=0) - centres[j])
-    return centres, counts
+def test_1_rejects_an_ignored_stride_and_a_wrong_type():
+    _status(ex.check_1(lambda n, k, s, p: n + 2 * p - k + 1), "wrong", "stride")
+    _status(ex.check_1(lambda n, k, s, p: str((n + 2 * p - k) // s + 1)), "wrong", "int")
+    _status(ex.check_1(lambda n, k, s, p: float((n + 2 * p - k) // s + 1)), "wrong", "int")
 
 
-def test_5_solution_is_correct():
-    expect(ex.check_5(minibatch_step), "correct")
+def test_1_reports_a_learner_exception():
+    def broken(size, kernel, stride, padding):
+        return size / 0
+    _status(ex.check_1(broken), "wrong", "ZeroDivisionError")
 
 
-def _variant(centres, counts, batch, update_counts=True, counts_first=True, jump=False):
-    centres, counts = centres.clone(), counts.clone()
-    labels = ((batch[:, None, :] - centres[None, :, :]) ** 2).sum(-1).argmin(1)
-    for j in labels.unique().tolist():
-        members = batch[labels == j]
-        before = counts[j].clone()
-        if update_counts:
-            counts[j] += len(members)
-        if jump:
-            centres[j] = members.mean(0)
-        else:
-            seen = counts[j] if counts_first else before.clamp_min(1)
-            centres[j] += len(members) / seen * (members.mean(0) - centres[j])
-    return centres, counts
+# ---- exercise 2: a stride-2 convolution by hand --------------------------------------------
+
+def _conv_by_hand(image, kernel, stride, start_step, size_stride=None):
+    size_stride = stride if size_stride is None else size_stride
+    kh, kw = kernel.shape
+    h_out = (image.shape[0] - kh) // size_stride + 1
+    w_out = (image.shape[1] - kw) // size_stride + 1
+    out = torch.zeros(h_out, w_out)
+    for i in range(h_out):
+        for j in range(w_out):
+            window = image[i * start_step: i * start_step + kh, j * start_step: j * start_step + kw]
+            out[i, j] = (window * kernel).sum()
+    return out
 
 
-def test_5_rejects_jumps_stale_counts_and_missing_counts():
-    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, jump=True)), "wrong", "jumps")
-    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, counts_first=False)), "wrong",
-            "before this batch")
-    expect(ex.check_5(lambda c, n, b: _variant(c, n, b, update_counts=False)), "wrong",
-            "not updated")
-    expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
-    expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
+def test_2_rejects_an_ignored_stride():
+    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 1, 1)), "wrong", "stride-1", "2 pixels")
+
+
+def test_2_rejects_the_right_size_with_windows_one_pixel_apart():
+    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 2, 1)), "wrong", "differs", "2i")
+
+
+def test_2_rejects_a_wrong_output_size():
+    def halved(image, kernel):  # H // 2 outputs: one too many on odd sizes
+        out = _conv_by_hand(F.pad(image, (0, 2, 0, 2)), kernel, 2, 2)
+        return out[: image.shape[0] // 2, : image.shape[1] // 2]
+    _status(ex.check_2(halved), "wrong", "shape", "expected")
+
+
+def test_2_rejects_a_flipped_kernel_and_a_batch_axis():
+    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k.flip(0, 1), 2, 2)), "wrong", "no flip")
+    _status(ex.check_2(lambda im, k: _conv_by_hand(im, k, 2, 2)[None, None]), "wrong", "shape")
+
+
+# ---- exercise 3: max-pooling with unfold ---------------------------------------------------
+
+def test_3_rejects_average_pooling():
+    def mean_pool(x, k):
+        n, c, h, w = x.shape
+        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=k)
+        return cols.mean(dim=1).reshape(n, c, h // k, w // k)
+    _status(ex.check_3(mean_pool), "wrong", "mean")
+
+
+def test_3_rejects_pooling_over_channels_together():
+    def all_channels(x, k):  # unfold mixes the channels into each column
+        n, c, h, w = x.shape
+        cols = helpers.conv.unfold(x, k, stride=k)   # (N, C*k*k, L)
+        return cols.max(dim=1).values.reshape(n, 1, h // k, w // k).expand(n, c, h // k, w // k)
+    _status(ex.check_3(all_channels), "wrong", "differs")
+
+
+def test_3_rejects_overlapping_windows():
+    def stride_one(x, k):
+        n, c, h, w = x.shape
+        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=1)
+        return cols.max(dim=1).values.reshape(n, c, h - k + 1, w - k + 1)
+    _status(ex.check_3(stride_one), "wrong", "shape")
+
+
+def test_3_reports_a_reshape_error():
+    def bad_reshape(x, k):
+        n, c, h, w = x.shape
+        cols = helpers.conv.unfold(x.reshape(n * c, 1, h, w), k, stride=k)
+        return cols.max(dim=1).values.reshape(n, c, h // k + 1, w // k)
+    _status(ex.check_3(bad_reshape), "wrong", "RuntimeError")
+
+
+# ---- exercise 4: a convolution as a matrix -------------------------------------------------
+
+def _matrix(kernel, H, W, flip=False, row_width=None):
+    kh, kw = kernel.shape
+    h_out, w_out = H - kh + 1, W - kw + 1
+    row_width = w_out if row_width is None else row_width
+    k = kernel.flip(0, 1) if flip else kernel
+    M = torch.zeros(h_out * w_out, H * W)
+    for i in range(h_out):
+        for j in range(w_out):
+            for a in range(kh):
+                for b in range(kw):
+                    M[i * row_width + j, (i + a) * W + (j + b)] = k[a, b]
+    return M
+
+
+def test_4_rejects_a_flipped_kernel():
+    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W, flip=True)), "wrong", "flipped")
+
+
+def test_4_rejects_rows_numbered_with_the_input_width():
+    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W, row_width=W)), "wrong", "IndexError")
+
+
+def test_4_rejects_the_transpose_and_a_wrong_input_order():
+    _status(ex.check_4(lambda k, H, W: _matrix(k, H, W).T), "wrong", "shape")
+
+    def columns_first(kernel, H, W):  # input pixel (r, c) numbered c * H + r
+        M = _matrix(kernel, H, W)
+        perm = torch.arange(H * W).reshape(H, W).T.flatten()
+        return M[:, perm]
+    _status(ex.check_4(columns_first), "wrong", "differs")

@@ -1,221 +1,149 @@
-"""Checkers for the exercises of lesson 10 (k-means).
+"""Checkers for lesson 09 (convolution and MNIST).
 
-1. ``assign_points(X, centres)``: the assignment step, each point's nearest centre.
-2. ``plus_plus_probabilities(X, chosen)``: the k-means++ seeding rule, the probability
-   of each point to be the next centre.
-3. ``cluster_names(cluster_labels, true_labels, k)``: name each cluster after its
-   majority class, to classify with a clustering.
-4. ``elbow_runs(X, ks, seed)``: one converged k-means run per k, for an elbow plot.
-5. ``minibatch_step(centres, counts, batch)``: one step of mini-batch k-means.
-
-Every reference is computed here from the definition, never from the learner's other
-code; the usual mistakes (argmax for argmin, plain distances, the first centre only,
-unconverged runs...) are recognised and named.
+1. ``conv_output_size(size, kernel, stride, padding)``: how many positions a kernel takes.
+2. ``conv2d_stride2(image, kernel)``: a stride-2 convolution by hand, against ``F.conv2d``.
+3. ``max_pool2d(x, k)``: max-pooling built from ``unfold``, against ``F.max_pool2d``.
+4. ``conv_as_matrix(kernel, H, W)``: a convolution written as one (sparse) matrix.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
+import torch.nn.functional as F
 
-from ..kmeans import assign, make_blobs, pairwise_sq_distances, update_centers
-from . import Wrong, checker, expect_shape, run
+from . import Wrong, checker, expect_close, expect_shape, run
 
-__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5"]
-
-
-def _tensor(value, what: str) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise Wrong(f"{what} should be a torch tensor, got {type(value).__name__}")
-    return value.detach()
+__all__ = ["check_1", "check_2", "check_3", "check_4"]
 
 
-def _points(seed: int, n: int = 30) -> torch.Tensor:
-    centres = [[0.0, 0.0], [6.0, 1.0], [2.0, 7.0], [-5.0, 4.0]]
-    X, _ = make_blobs(n, centres, std=1.5, seed=seed)
-    return X.double()
+def _reference_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
 
 
-# --- 1. the assignment step ----------------------------------------------------------
+# (size, kernel, stride, padding): stride 1 and 2, padding 0 to 2, sizes that a stride does
+# not divide (the floor matters), a kernel as large as the image
+SIZE_CASES = [(28, 3, 1, 1), (28, 3, 1, 0), (28, 3, 2, 1), (28, 3, 2, 0), (8, 3, 2, 0),
+              (10, 3, 3, 1), (9, 4, 2, 2), (5, 5, 1, 0), (28, 2, 2, 0), (13, 5, 2, 1)]
+
+# formulas a learner plausibly writes instead, and what to say about each
+SIZE_MISTAKES = [
+    (lambda n, k, s, p: (n + 2 * p - k) // s, "the +1 is missing: a kernel that fits once "
+     "(size == kernel) takes 1 position, not 0"),
+    (lambda n, k, s, p: (n + p - k) // s + 1, "padding adds p zeros on *both* sides: "
+     "count it twice (2 * padding)"),
+    (lambda n, k, s, p: (n - k) // s + 1, "padding is ignored: it adds 2 * padding to the size"),
+    (lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1, "rounded up: a window that would stick "
+     "out of the padded image is not taken, so round down (//)"),
+    (lambda n, k, s, p: round((n + 2 * p - k) / s) + 1, "rounded to nearest: a window that "
+     "would stick out of the padded image is not taken, so round down (//)"),
+    (lambda n, k, s, p: (n + 2 * p - k) + 1, "the stride is ignored: divide by it"),
+]
+
 
 @checker(1)
-def check_1(assign_points):
-    """``assign_points(X, centres)``: X (N, D), centres (k, D) -> (N,) integer labels,
-    the index of each point's nearest centre."""
-    for seed, k in ((0, 4), (1, 3), (2, 1)):
-        X = _points(seed)
-        centres = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:k]]
-        centres = centres + 0.25                   # not exactly on a data point
-        got = _tensor(run(assign_points, X.clone(), centres.clone()), "assign_points' result")
-        expect_shape(got, (len(X),), f"the labels for {len(X)} points and {k} centres")
-        if got.is_floating_point() or got.dtype == torch.bool:
-            raise Wrong(f"the labels should be integer centre indices, got dtype {got.dtype}")
-        d2 = pairwise_sq_distances(X, centres)
-        expected = d2.argmin(1)
-        if torch.equal(got.long(), expected):
-            continue
-        if k > 1 and torch.equal(got.long(), d2.argmax(1)):
-            raise Wrong("each point goes to its FARTHEST centre: use argmin, not argmax")
-        wrong = int((got.long() != expected).sum())
-        i = int((got.long() != expected).nonzero()[0])
-        raise Wrong(f"{wrong} of {len(X)} points get the wrong centre, e.g. point {i}: got "
-                    f"centre {int(got[i])}, its nearest is centre {int(expected[i])}")
+def check_1(conv_output_size) -> str:
+    """``conv_output_size(size, kernel, stride, padding)`` returns the int
+    ``(size + 2*padding - kernel) // stride + 1`` on every case."""
+    raw = {case: run(conv_output_size, *case) for case in SIZE_CASES}
+    for case, got in raw.items():  # a fraction first: it names the mistake best
+        if isinstance(got, float) and not got.is_integer():
+            raise Wrong(f"conv_output_size{case} returned {got}, not a whole number: a window "
+                        "that would stick out of the image is not taken, so round down with //")
+    answers = {}
+    for case, got in raw.items():
+        if isinstance(got, bool) or not isinstance(got, numbers.Integral):
+            raise Wrong(f"conv_output_size{case} returned {got!r} ({type(got).__name__}); "
+                        "return an int (use // for the division)")
+        answers[case] = int(got)
+    wrong = [case for case in SIZE_CASES if answers[case] != _reference_size(*case)]
+    if not wrong:
+        return None
+    for formula, diagnosis in SIZE_MISTAKES:
+        if all(answers[case] == formula(*case) for case in SIZE_CASES):
+            case = wrong[0]
+            raise Wrong(f"conv_output_size{case} returned {answers[case]}, expected "
+                        f"{_reference_size(*case)}: {diagnosis}")
+    case = wrong[0]
+    raise Wrong(f"conv_output_size{case} (size, kernel, stride, padding) returned "
+                f"{answers[case]}, expected {_reference_size(*case)}")
 
 
-# --- 2. the k-means++ seeding rule ------------------------------------------------------
+# (H, W), (kH, kW): odd and even sizes, square and not, so the floor in the size matters
+STRIDE2_CASES = [((7, 9), (3, 3)), ((8, 8), (2, 2)), ((6, 5), (3, 2)), ((5, 5), (5, 5))]
+
 
 @checker(2)
-def check_2(plus_plus_probabilities):
-    """``plus_plus_probabilities(X, chosen)``: X (N, D), chosen (m, D) centres so far ->
-    (N,) probabilities proportional to each point's squared distance to its NEAREST
-    chosen centre, summing to 1."""
-    for seed, m in ((0, 1), (1, 2), (2, 3)):
-        X = _points(seed)
-        picks = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed + 9))[:m]
-        chosen = X[picks]
-        got = _tensor(run(plus_plus_probabilities, X.clone(), chosen.clone()),
-                      "plus_plus_probabilities' result")
-        expect_shape(got, (len(X),), f"the probabilities for {len(X)} points")
-        got = got.double()
-        d2 = pairwise_sq_distances(X, chosen).min(1).values
-        expected = d2 / d2.sum()
-        if torch.allclose(got, expected, atol=1e-6):
-            continue
-        if not torch.isclose(got.sum(), torch.tensor(1.0, dtype=got.dtype), atol=1e-6):
-            raise Wrong(f"the probabilities sum to {got.sum().item():.4g}, not 1: divide by "
-                        "their sum")
-        plain = d2.sqrt() / d2.sqrt().sum()
-        if torch.allclose(got, plain, atol=1e-6):
-            raise Wrong("the probabilities are proportional to the distance; k-means++ uses "
-                        "the SQUARED distance D(x)^2")
-        if m > 1:
-            first = pairwise_sq_distances(X, chosen[:1]).squeeze(1)
-            if torch.allclose(got, first / first.sum(), atol=1e-6):
-                raise Wrong("you use the distance to the first centre only; use the distance "
-                            "to the NEAREST of the centres chosen so far")
-            last = pairwise_sq_distances(X, chosen[-1:]).squeeze(1)
-            if torch.allclose(got, last / last.sum(), atol=1e-6):
-                raise Wrong("you use the distance to the latest centre only; use the distance "
-                            "to the NEAREST of the centres chosen so far")
-        i = int((got - expected).abs().argmax())
-        raise Wrong(f"with {m} centre(s) chosen, point {i} gets probability {got[i]:.4g}, "
-                    f"expected {expected[i]:.4g}")
+def check_2(conv2d_stride2) -> str:
+    """``conv2d_stride2(image, kernel)`` on (H, W) and (kH, kW) tensors equals
+    ``F.conv2d(..., stride=2)`` (no padding), shape included."""
+    g = torch.Generator().manual_seed(9)
+    for (h, w), (kh, kw) in STRIDE2_CASES:
+        image = torch.randn(h, w, generator=g)
+        kernel = torch.randn(kh, kw, generator=g)
+        expected = F.conv2d(image[None, None], kernel[None, None], stride=2)[0, 0]
+        got = run(conv2d_stride2, image.clone(), kernel.clone())
+        what = f"conv2d_stride2 on a {h}x{w} image with a {kh}x{kw} kernel"
+        stride1_shape = (h - kh + 1, w - kw + 1)
+        got_shape = tuple(getattr(got, "shape", ()))
+        if got_shape == stride1_shape and stride1_shape != tuple(expected.shape):
+            raise Wrong(f"{what} has shape {got_shape}, the stride-1 size: move the window "
+                        f"2 pixels at a time; expected {tuple(expected.shape)}")
+        expect_shape(got, tuple(expected.shape), what)
+        try:
+            expect_close(got, expected, what, rtol=1e-4, atol=1e-5)
+        except Wrong as e:
+            raise Wrong(f"{e} (output (i, j) is the window starting at row 2i, column 2j, "
+                        "times the kernel, summed; no flip)") from None
+    return None
 
 
-# --- 3. name the clusters -------------------------------------------------------------
+# (N, C, H, W), k: several channels (pooled separately), sizes k does not divide
+POOL_CASES = [((3, 4, 10, 12), 2), ((3, 4, 10, 12), 3), ((2, 1, 7, 7), 2), ((1, 2, 6, 6), 6)]
+
 
 @checker(3)
-def check_3(cluster_names):
-    """``cluster_names(cluster_labels, true_labels, k)`` -> (k,) integer tensor: for each
-    cluster, the true label most of its points have (ties: the smallest label)."""
-    g = torch.Generator().manual_seed(0)
-    cases = []
-    for n, k, n_classes in ((200, 5, 4), (300, 8, 6), (60, 3, 3)):
-        clusters = torch.cat([torch.arange(k), torch.randint(0, k, (n - k,), generator=g)])
-        truth = (clusters * 7 + torch.randint(0, 3, (n,), generator=g)) % n_classes
-        cases.append((clusters, truth, k, n_classes))
-    for clusters, truth, k, n_classes in cases:
-        got = _tensor(run(cluster_names, clusters.clone(), truth.clone(), k),
-                      "cluster_names' result")
-        expect_shape(got, (k,), f"the names of {k} clusters")
-        table = torch.zeros(k, n_classes, dtype=torch.long)
-        table.index_put_((clusters, truth), torch.ones_like(truth), accumulate=True)
-        expected = table.argmax(1)
-        if torch.equal(got.long(), expected):
-            continue
-        if torch.equal(got.long(), table.max(1).values):
-            raise Wrong("you return the size of each cluster's majority, not which label it is "
-                        "(argmax, not max)")
-        j = int((got.long() != expected).nonzero()[0])
-        raise Wrong(f"cluster {j} is named {int(got[j])}, but most of its points have label "
-                    f"{int(expected[j])} (its counts per label: {table[j].tolist()})")
+def check_3(max_pool2d) -> str:
+    """``max_pool2d(x, k)`` equals ``F.max_pool2d(x, k)`` (non-overlapping k x k windows, each
+    channel on its own)."""
+    g = torch.Generator().manual_seed(2)
+    for shape, k in POOL_CASES:
+        x = torch.randn(*shape, generator=g)
+        expected = F.max_pool2d(x, k)
+        got = run(max_pool2d, x.clone(), k)
+        what = f"max_pool2d(x, {k}) for x of shape {shape}"
+        expect_shape(got, tuple(expected.shape), what)
+        if torch.is_tensor(got) and torch.allclose(got.float(), F.avg_pool2d(x, k), atol=1e-6):
+            raise Wrong(f"{what} gives the *mean* of each window: take the largest value")
+        expect_close(got, expected, what, rtol=0, atol=1e-6)
+    return None
 
 
-# --- 4. converged runs for the elbow ----------------------------------------------------
+# kernel (kH, kW), image (H, W): square, and non-square so rows and columns cannot be confused
+MATRIX_CASES = [((3, 3), (5, 5)), ((2, 3), (4, 6)), ((1, 1), (3, 2))]
+
 
 @checker(4)
-def check_4(elbow_runs):
-    """``elbow_runs(X, ks, seed)`` -> a list with one converged k-means result (with
-    ``.centers``, ``.labels``, ``.inertia``) for each k in ``ks``, in order."""
-    X = _points(5, n=40).float()
-    ks = [1, 2, 3, 4, 5, 6, 7, 8]
-    runs = run(elbow_runs, X.clone(), list(ks), 0)
-    if not isinstance(runs, (list, tuple)):
-        raise Wrong(f"return a list of k-means results, got {type(runs).__name__}")
-    if len(runs) != len(ks):
-        raise Wrong(f"ks = {ks} asks for {len(ks)} runs, got {len(runs)}")
-    for k, result in zip(ks, runs):
-        if not all(hasattr(result, name) for name in ("centers", "labels", "inertia")):
-            raise Wrong(f"each entry should be a k-means result with .centers, .labels and "
-                        f".inertia (what helpers.kmeans.kmeans returns), got "
-                        f"{type(result).__name__}")
-        centers = _tensor(result.centers, f"the centres for k = {k}").float()
-        labels = _tensor(result.labels, f"the labels for k = {k}").long()
-        expect_shape(centers, (k, X.shape[1]), f"the centres of the run for k = {k}")
-        expect_shape(labels, (len(X),), f"the labels of the run for k = {k}")
-        nearest, _ = assign(X, centers)
-        moved = int((nearest != labels).sum())
-        means, _ = update_centers(X, labels, k)
-        if moved or not torch.allclose(means, centers, atol=1e-4):
-            raise Wrong(f"the run for k = {k} has not converged: "
-                        f"{moved} point(s) would change cluster at the next assignment; "
-                        "let it run until no assignment changes (check .converged)")
-        inertia = float(((X - centers[labels]) ** 2).sum())
-        if abs(float(result.inertia) - inertia) > 1e-3 * max(1.0, inertia):
-            raise Wrong(f"the inertia for k = {k} is {float(result.inertia):.6g}, but its "
-                        f"centres and labels give {inertia:.6g}")
-
-
-# --- 5. one step of mini-batch k-means ---------------------------------------------------
-
-def _minibatch_reference(centres, counts, batch, counts_first=True, step_one=False):
-    centres, counts = centres.clone(), counts.clone()
-    labels = pairwise_sq_distances(batch, centres).argmin(1)
-    for j in labels.unique().tolist():
-        members = batch[labels == j]
-        old = counts[j].clone()
-        counts[j] += len(members)
-        if step_one:
-            centres[j] = members.mean(0)
-        else:
-            seen = counts[j] if counts_first else old.clamp_min(1)
-            centres[j] += len(members) / seen * (members.mean(0) - centres[j])
-    return centres, counts
-
-
-@checker(5)
-def check_5(minibatch_step):
-    """``minibatch_step(centres, counts, batch)`` -> ``(new_centres, new_counts)``: assign the
-    batch to the current centres; for each centre j with b_j > 0 points, n_j += b_j, then
-    mu_j += b_j / n_j * (mean of its points - mu_j)."""
-    for seed, k, seen_before in ((0, 4, 0.0), (1, 3, 20.0)):
-        X = _points(seed)
-        g = torch.Generator().manual_seed(seed + 30)
-        centres = X[torch.randperm(len(X), generator=g)[:k]] + 0.1
-        counts = torch.full((k,), seen_before, dtype=X.dtype)
-        batch = X[torch.randint(len(X), (32,), generator=g)]
-        result = run(minibatch_step, centres.clone(), counts.clone(), batch.clone())
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise Wrong("return two tensors: (new centres, new counts)")
-        new_centres = _tensor(result[0], "the new centres").double()
-        new_counts = _tensor(result[1], "the new counts").double()
-        expect_shape(new_centres, (k, X.shape[1]), f"the new centres for k = {k}")
-        expect_shape(new_counts, (k,), f"the new counts for k = {k}")
-        ref_centres, ref_counts = _minibatch_reference(centres, counts, batch)
-        where = f"(k = {k}, counts before the step {seen_before:g})"
-        if not torch.allclose(new_counts, ref_counts, atol=1e-9):
-            if torch.allclose(new_counts, counts, atol=1e-9):
-                raise Wrong(f"the counts are not updated {where}: add each centre's b_j")
-            raise Wrong(f"the new counts are {new_counts.tolist()}, expected "
-                        f"{ref_counts.tolist()} {where}")
-        if torch.allclose(new_centres, ref_centres, atol=1e-6):
-            continue
-        if torch.allclose(new_centres, _minibatch_reference(centres, counts, batch,
-                                                            step_one=True)[0], atol=1e-6):
-            raise Wrong(f"each centre jumps to its batch mean {where}; move it only part of "
-                        "the way: by b_j / n_j, with n_j the points it has seen so far")
-        stale = _minibatch_reference(centres, counts, batch, counts_first=False)[0]
-        if torch.allclose(new_centres, stale, atol=1e-6) or not torch.isfinite(new_centres).all():
-            raise Wrong(f"the step uses the count before this batch {where}; update "
-                        "n_j += b_j first, then step by b_j / n_j")
-        i = int((new_centres - ref_centres).abs().sum(1).argmax())
-        raise Wrong(f"centre {i} is {[round(v, 4) for v in new_centres[i].tolist()]}, expected "
-                    f"{[round(v, 4) for v in ref_centres[i].tolist()]} {where}")
+def check_4(conv_as_matrix) -> str:
+    """``conv_as_matrix(kernel, H, W)`` is the (H_out*W_out, H*W) matrix M with
+    ``M @ image.flatten() == conv(image, kernel).flatten()`` (stride 1, no padding)."""
+    g = torch.Generator().manual_seed(3)
+    for (kh, kw), (h, w) in MATRIX_CASES:
+        kernel = torch.randn(kh, kw, generator=g)
+        h_out, w_out = h - kh + 1, w - kw + 1
+        what = f"conv_as_matrix for a {kh}x{kw} kernel on a {h}x{w} image"
+        M = run(conv_as_matrix, kernel.clone(), h, w)
+        expect_shape(M, (h_out * w_out, h * w), what)
+        M = torch.as_tensor(M, dtype=torch.float32)
+        for _ in range(2):
+            image = torch.randn(h, w, generator=g)
+            expected = F.conv2d(image[None, None], kernel[None, None]).flatten()
+            flipped = F.conv2d(image[None, None], kernel.flip(0, 1)[None, None]).flatten()
+            got = M @ image.flatten()
+            if not torch.allclose(got, expected, atol=1e-5) and torch.allclose(got, flipped,
+                                                                                 atol=1e-5):
+                raise Wrong(f"{what}: M computes the convolution with the *flipped* kernel; "
+                            "PyTorch's conv does not flip: output (i, j) uses "
+                            "kernel[a, b] * image[i + a, j + b]")
+            expect_close(got, expected, f"{what}: M @ image.flatten()", rtol=1e-4, atol=1e-5)
+    return None
