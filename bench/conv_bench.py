@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1, as lesson 09; 0 = torch's choice, which "
+                        help="torch threads (default 1, as lesson 10; 0 = torch's choice, which "
                              "on a busy machine measures mostly threads waiting for each other)")
     args = parser.parse_args()
     if args.threads:

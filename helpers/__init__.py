@@ -21,10 +21,10 @@ is the same map, and a test keeps the two in step):
 - ``decoding`` (07): greedy decoding, top-k/top-p filtering, beam search.
 - ``checkpoint`` (07): the checkpoint format, save and load.
 - ``train_gpt`` (07): the trainer, ``python -m helpers.train_gpt``.
-- ``layers`` (08): BatchNorm1d, BatchNorm2d and LayerNorm from scratch.
-- ``conv`` (09): conv2d as a loop and as unfold + matmul.
-- ``mnist`` (09): the MNIST split, ``MNISTMLP``, the CNNs and their training loop.
-- ``kmeans`` (10): k-means++, Lloyd's algorithm and clustering scores.
+- ``layers`` (09): BatchNorm1d, BatchNorm2d and LayerNorm from scratch.
+- ``conv`` (10): conv2d as a loop and as unfold + matmul.
+- ``mnist`` (10): the MNIST split, ``MNISTMLP``, the CNNs and their training loop.
+- ``kmeans`` (11): k-means++, Lloyd's algorithm and clustering scores.
 
 The device is chosen in one place, :func:`device`; :func:`evaluating` puts a model in
 eval mode for a block and restores it.

@@ -1,6 +1,6 @@
 """conv2d from scratch, twice: a sliding-window loop and the unfold (im2col) matrix product.
 
-Lesson 09 builds both and checks them against ``torch.nn.functional.conv2d``.
+Lesson 10 builds both and checks them against ``torch.nn.functional.conv2d``.
 Shapes follow PyTorch: input ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``,
 bias ``(C_out,)``, output ``(N, C_out, H_out, W_out)`` with
 

@@ -247,7 +247,7 @@ def load_housing() -> Housing:
                    np.array([r[cat_col] for r in body]))
 
 
-# --- MNIST (lessons 09-10) ----------------------------------------------------
+# --- MNIST (lessons 10-11) ----------------------------------------------------
 
 def _read_idx(name: str, magic: int) -> np.ndarray:
     raw = gzip.decompress(data_path(name).read_bytes())

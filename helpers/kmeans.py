@@ -1,4 +1,4 @@
-"""k-means clustering from scratch (lesson 10), vectorised with PyTorch.
+"""k-means clustering from scratch (lesson 11), vectorised with PyTorch.
 
 Lloyd's algorithm alternates two steps until no point changes cluster:
 

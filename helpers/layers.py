@@ -1,4 +1,4 @@
-"""Normalisation layers written from scratch (lesson 08): BatchNorm1d, BatchNorm2d, LayerNorm.
+"""Normalisation layers written from scratch (lesson 09): BatchNorm1d, BatchNorm2d, LayerNorm.
 
 Both are ``nn.Module``s whose parameters and buffers have the same names and
 shapes as PyTorch's, so ``ours.load_state_dict(theirs.state_dict())`` works and

@@ -1,4 +1,4 @@
-"""MNIST for lesson 09: a seeded 8,000/2,000 split, three models, and one training loop.
+"""MNIST for lesson 10: a seeded 8,000/2,000 split, three models, and one training loop.
 
 The course ships only MNIST's 10,000 *test* images (``helpers.data.load_mnist``). This
 module splits them once, with a fixed seed, into 8,000 images to train on and 2,000
@@ -94,7 +94,7 @@ class GlobalPoolCNN(nn.Module):
 
     Averaging over positions throws away *where* a feature fired and keeps only *how
     much*: a digit moved by a few pixels gives nearly the same 32 averages, so the
-    classifier's answer hardly changes. BatchNorm (lesson 08) lets this small network
+    classifier's answer hardly changes. BatchNorm (lesson 09) lets this small network
     train in a few epochs at a large learning rate.
     """
 

@@ -1,4 +1,4 @@
-"""Lesson 08's exercise checkers: the stub is "not attempted", the notebook's worked
+"""Lesson 09's exercise checkers: the stub is "not attempted", the notebook's worked
 solution is correct, and plausible wrong answers are rejected with a message that
 says what is wrong (never a traceback)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import torch
 from exercise_support import expect, stub
 from torch import nn
 
-from helpers.exercises import lesson08 as ex
+from helpers.exercises import lesson09 as ex
 
 
 def test_stubs_are_not_attempted():

@@ -1,4 +1,4 @@
-"""Lesson 09's exercise checkers: the stub is "todo", the notebook's worked solution is
+"""Lesson 10's exercise checkers: the stub is "todo", the notebook's worked solution is
 "correct", plausible wrong answers and wrong types or shapes are "wrong" with a message that
 says what is wrong."""
 import json
@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import helpers.conv
-from helpers.exercises import lesson09 as ex
+from helpers.exercises import lesson10 as ex
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "09_convolution_and_mnist.ipynb"
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "10_convolution_and_mnist.ipynb"
 
 
 def _cells_tagged(tag):

@@ -1,4 +1,4 @@
-"""Lesson 10's exercise checkers: the stub is "not attempted", the notebook's worked
+"""Lesson 11's exercise checkers: the stub is "not attempted", the notebook's worked
 solution is correct, and plausible wrong answers are rejected with a message that
 says what is wrong (never a traceback)."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from exercise_support import expect, stub
 
-from helpers.exercises import lesson10 as ex
+from helpers.exercises import lesson11 as ex
 from helpers.kmeans import kmeans
 
 

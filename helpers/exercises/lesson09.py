@@ -1,4 +1,4 @@
-"""Checkers for the exercises of lesson 08 (normalisation layers).
+"""Checkers for the exercises of lesson 09 (normalisation layers).
 
 1. ``update_running_stats(running_mean, running_var, batch, momentum)``: BatchNorm's
    running statistics after one training batch (PyTorch's convention).

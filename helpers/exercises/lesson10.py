@@ -1,4 +1,4 @@
-"""Checkers for lesson 09 (convolution and MNIST).
+"""Checkers for lesson 10 (convolution and MNIST).
 
 1. ``conv_output_size(size, kernel, stride, padding)``: how many positions a kernel takes.
 2. ``conv2d_stride2(image, kernel)``: a stride-2 convolution by hand, against ``F.conv2d``.

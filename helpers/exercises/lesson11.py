@@ -1,4 +1,4 @@
-"""Checkers for the exercises of lesson 10 (k-means).
+"""Checkers for the exercises of lesson 11 (k-means).
 
 1. ``assign_points(X, centres)``: the assignment step, each point's nearest centre.
 2. ``plus_plus_probabilities(X, chosen)``: the k-means++ seeding rule, the probability
