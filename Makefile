@@ -25,10 +25,10 @@ TORCH_PIP_ARGS ?=
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint lock test test-helpers test-notebooks execute bench clean dot
+.PHONY: help setup lab lint lock test test-helpers test-notebooks test-notebooks-simulated execute bench clean dot
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -83,7 +83,7 @@ lab: setup  ## set up, then open the course in JupyterLab at lesson 00
 	jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS) \
 	  notebooks/00_start_here.ipynb
 
-test: setup lint test-helpers test-notebooks  ## set up, lint, then pytest on helpers/ and strict nbval on every notebook
+test: setup lint test-helpers test-notebooks test-notebooks-simulated  ## set up, lint, pytest on helpers/, strict nbval on every notebook, natively then on a simulated AVX2 CPU
 
 lint: setup  ## ruff over helpers/, tests/, bench/ and the notebooks (rules in pyproject.toml)
 	ruff check helpers tests bench notebooks
@@ -98,6 +98,23 @@ test-helpers: setup  ## pytest tests/ (gradients against PyTorch, data, notebook
 test-notebooks: setup  ## strict nbval: re-run every notebook and compare its stored outputs
 	COURSE_DEVICE=cpu pytest -q --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) \
 	  --nbval-cell-timeout 900 $(if $(NB),$(NB),notebooks/)
+
+# Simulated CPUs: the same strict nbval with the math libraries told to use the kernels of
+# another CPU. Float rounding differs between CPUs (PyTorch's ATen, MKL, oneDNN and OpenBLAS
+# pick kernels per CPU) and training amplifies it, so a stored output that holds only on the
+# machine that made it fails here the day it is written, not on a learner's laptop.
+#   avx2: an AVX2 CPU without AVX-512 (most laptops, AMD Zen 1-3), all four libraries.
+#   sse:  a CPU with SSE4 only (ATen's portable kernels), one thread.
+SIM_CPU ?= avx2
+SIM_ENV_avx2 := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+                ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
+SIM_ENV_sse  := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+                ONEDNN_MAX_CPU_ISA=SSE41 OPENBLAS_CORETYPE=Nehalem OMP_NUM_THREADS=1
+test-notebooks-simulated: setup  ## strict nbval on a simulated CPU (SIM_CPU=avx2, the default, or sse)
+	@test -n "$(SIM_ENV_$(SIM_CPU))" || { echo "SIM_CPU=$(SIM_CPU) is not known: use avx2 or sse" >&2; exit 2; }
+	@echo "strict nbval on a simulated CPU ($(SIM_CPU)): $(strip $(SIM_ENV_$(SIM_CPU)))"
+	env $(SIM_ENV_$(SIM_CPU)) COURSE_DEVICE=cpu pytest -q --nbval --nbval-current-env \
+	  --nbval-sanitize-with $(SANITIZE) --nbval-cell-timeout 900 $(if $(NB),$(NB),notebooks/)
 
 execute: setup  ## re-run notebooks in place, in order, fresh kernel each (NB=path for one)
 	@for nb in $(if $(NB),$(NB),$(NOTEBOOKS)); do \

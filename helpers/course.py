@@ -68,6 +68,7 @@ def lesson_table(link_prefix: str = "") -> str:
 
 
 PYTHON_VERSION = "3.11"   # the version the stored outputs were made with (README: Requirements)
+# 3.12-3.14 are supported too (README: Requirements): the report notes them, not a problem.
 
 
 def _pinned_versions() -> dict[str, str]:
@@ -99,9 +100,15 @@ def environment_report() -> dict[str, str]:
 
     report = {}
     python = ".".join(platform.python_version_tuple()[:2])
-    report["python"] = (f"ok ({python})" if python == PYTHON_VERSION else
-                        f"{python}: the course pins Python {PYTHON_VERSION}; "
-                        "stored outputs may differ (README: Requirements)")
+    minor = int(platform.python_version_tuple()[1])
+    if python == PYTHON_VERSION:
+        report["python"] = f"ok ({python})"
+    elif platform.python_version_tuple()[0] == "3" and 12 <= minor <= 14:
+        report["python"] = (f"ok ({python}, supported; note: the stored outputs were made "
+                            f"with {PYTHON_VERSION})")
+    else:
+        report["python"] = (f"{python}: not supported; use Python {PYTHON_VERSION} "
+                            f"(or 3.12-3.14), e.g. `make lab PYTHON=python{PYTHON_VERSION}`")
     pins = _pinned_versions()
     others_ok, problems = 0, []
     for name in sorted(pins, key=lambda n: n != "torch"):       # torch first

@@ -100,6 +100,67 @@ def test_each_exercise_is_task_attempt_check_solution_check(notebook):
     assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises numbered {numbers}"
 
 
+KINDS = {"derive", "predict", "debug", "build", "apply"}
+THINKING = KINDS - {"apply"}
+
+
+def test_every_exercise_names_its_kind_and_most_make_the_learner_think(notebook):
+    """Issue 19: each attempt cell carries its kind as a second tag; at least two exercises
+    per lesson are of a thinking kind (derive, predict, debug, build), not plain ``apply``."""
+    path, nb = notebook
+    kinds = []
+    for ex in exercises(nb):
+        tags = _tags(nb["cells"][ex["attempt"]]) & KINDS
+        assert len(tags) == 1, (
+            f"{path.name}, exercise {ex['number']}: the attempt cell needs one kind tag "
+            f"of {sorted(KINDS)} beside 'exercise', has {sorted(tags)}")
+        kinds.append(tags.pop())
+    thinking = [k for k in kinds if k in THINKING]
+    assert len(thinking) >= 2, (
+        f"{path.name}: exercise kinds {kinds}; at least two must be derive/predict/debug/build")
+
+
+def test_every_hint_comes_in_two_collapsed_steps(notebook):
+    """A nudge first, then the key idea: two ``<details>`` blocks in each task."""
+    path, nb = notebook
+    for ex in exercises(nb):
+        task = _source(nb["cells"][ex["task"]])
+        assert task.count("<details>") >= 2, (
+            f"{path.name}, exercise {ex['number']}: the hint should come in two collapsed "
+            "steps (a nudge, then the key idea), found "
+            f"{task.count('<details>')} <details> block(s)")
+
+
+def _code_lines(source: str) -> list[str]:
+    """A cell's lines that carry code: stripped, without blanks, comments and imports."""
+    lines = []
+    for line in source.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith(("import ", "from ", "print(", "ex.check")):
+            lines.append(line)
+    return lines
+
+
+def test_no_worked_solution_copies_a_lesson_cell(notebook):
+    """Issue 19: a solution may reuse the lesson's ideas, never its code: no run of three
+    code lines of a solution appears, in the same order, in a code cell of the lesson."""
+    path, nb = notebook
+    found = exercises(nb)
+    if not found:
+        return
+    first_task = found[0]["task"]
+    lesson_text = ["\n".join(_code_lines(_source(c))) for c in nb["cells"][:first_task]
+                   if c["cell_type"] == "code"]
+    for ex in found:
+        lines = _code_lines(_source(nb["cells"][ex["solution"]]))
+        for i in range(len(lines) - 2):
+            window = "\n".join(lines[i:i + 3])
+            copied = [t for t in lesson_text if window in t]
+            assert not copied, (
+                f"{path.name}, exercise {ex['number']}: the worked solution repeats the "
+                f"lesson's code:\n{window}")
+
+
 def without_solutions(nb: dict) -> dict:
     """The notebook a learner has before writing anything: no worked solutions, and
     none of the checks that assert a solution passes."""

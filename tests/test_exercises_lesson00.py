@@ -126,7 +126,22 @@ def test_environment_report_prints_a_line_for_a_missing_data_file(tmp_path, monk
     (tmp_path / "SHA256SUMS").write_text((real / "SHA256SUMS").read_text())
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))    # an empty data folder
     report = environment_report()                           # must not raise
-    assert report["python"].startswith("ok") or "pins Python" in report["python"]
+    assert report["python"].startswith("ok") or "not supported" in report["python"]
     assert report["torch"].startswith("ok (") or "pins torch" in report["torch"]
     missing = [k for k in report if k.startswith("data/")]
     assert missing and all("missing" in report[k] for k in missing)
+
+
+@pytest.mark.parametrize("minor, expected", [
+    ("11", "ok (3.11)"),
+    ("12", "ok (3.12, supported; note: the stored outputs were made with 3.11)"),
+    ("14", "ok (3.14, supported; note: the stored outputs were made with 3.11)"),
+    ("10", "3.10: not supported; use Python 3.11"),
+])
+def test_environment_report_calls_python_3_12_to_3_14_supported(monkeypatch, minor, expected):
+    import platform
+
+    from helpers.course import environment_report
+
+    monkeypatch.setattr(platform, "python_version_tuple", lambda: ("3", minor, "0"))
+    assert environment_report()["python"].startswith(expected)
