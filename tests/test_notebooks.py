@@ -108,3 +108,44 @@ def test_lesson_map_matches_notebooks_and_readme():
     assert lesson_table(link_prefix="notebooks/") in readme, (
         "README's lesson table is out of date: "
         "paste helpers.course.lesson_table('notebooks/') into it")
+
+
+MAIN_PATH_WORDS = 2_900   # "about 2,800" (developers' guide): prose before the Exercises
+
+
+def main_path_words(nb: dict) -> int:
+    """Words of prose a learner reads before '## Exercises' (display math left out)."""
+    words = 0
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown":
+            continue
+        if re.search(r"^##\s+Exercises\s*$", text, re.M):
+            break
+        text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+        words += len(re.findall(r"[A-Za-z0-9][\w'’.,-]*", text))
+    return words
+
+
+def test_main_path_is_at_most_about_2800_words(notebook):
+    path, nb = notebook
+    words = main_path_words(nb)
+    assert words <= MAIN_PATH_WORDS, (
+        f"{path.name}: {words:,} words of prose before the Exercises; a lesson's main path "
+        f"stays under about 2,800 (cut, or move a digression to a short optional aside)")
+
+
+def _printed_text(cell: dict) -> str:
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+def test_every_training_figure_printed_after_approx_is_asserted(notebook):
+    """A figure printed after '≈' is not compared by nbval (tests/nbval_sanitize.cfg), so the
+    cell that prints it must assert it within a tolerance: 'assert' in the same cell."""
+    path, nb = notebook
+    for i, cell in enumerate(_code_cells(nb)):
+        if re.search(r"≈ ?[-+−]?\d", _printed_text(cell)):
+            assert "assert" in "".join(cell["source"]), (
+                f"{path.name}, code cell {i}: prints a figure after '≈' (not compared by nbval) "
+                "but asserts nothing; assert it within the tolerance measured across CPUs")
