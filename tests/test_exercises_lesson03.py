@@ -15,17 +15,62 @@ def loss_and_grad(X, y, W):          # as in the lesson
 
 # ---- exercise 1 -------------------------------------------------------------------
 
+def linear_backward_stub(a, W, delta):
+    raise NotImplementedError
+
+
+def linear_backward(a, W, delta):     # the notebook's worked solution
+    return {"W": delta.T @ a, "b": delta.sum(axis=0), "a": delta @ W}
+
+
+def test_ex1_stub_solution():
+    assert ex.check_1(linear_backward_stub).status == "todo"
+    assert ex.check_1(linear_backward).status == "correct"
+
+
+def _with(**wrong):
+    def answer(a, W, delta):
+        grads = linear_backward(a, W, delta)
+        grads.update({name: make(a, W, delta) for name, make in wrong.items()})
+        return grads
+    return answer
+
+
+@pytest.mark.parametrize("wrong, words", [
+    # the lesson's layout z = a W: a.T @ delta has the shape (in, out), and in the square case
+    # the right shape with transposed values
+    (_with(W=lambda a, W, d: a.T @ d), "a.T @ delta"),
+    (_with(W=lambda a, W, d: (a.T @ d) if W.shape[0] == W.shape[1] else d.T @ a), "a.T @ delta"),
+    (_with(a=lambda a, W, d: d @ W.T), "shapes of each product"),
+    (_with(a=lambda a, W, d: (d @ W.T) if W.shape[0] == W.shape[1] else d @ W), "delta @ W.T"),
+    (_with(b=lambda a, W, d: d.mean(axis=0)), "times too small"),
+    (_with(b=lambda a, W, d: d), "sums delta over rows"),
+    (_with(W=lambda a, W, d: d.T @ a / len(a)), "times too small"),
+    (_with(a=lambda a, W, d: -(d @ W)), "wrong sign"),
+    (lambda a, W, d: (d.T @ a, d.sum(axis=0), d @ W), "dict"),
+    (lambda a, W, d: {"W": d.T @ a, "b": d.sum(axis=0)}, "no gradient for a"),
+])
+def test_ex1_rejects(wrong, words):
+    verdict = ex.check_1(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+def test_ex1_feedback_shows_the_relative_error():
+    verdict = ex.check_1(_with(b=lambda a, W, d: d.mean(axis=0)))
+    assert "relative error" in verdict.message, verdict.message
+
+
+# ---- exercise 2 -------------------------------------------------------------------
+
 def backward_tanh_stub(params, cache, y):
     raise NotImplementedError
 
 
 def backward_tanh(params, cache, y):  # the notebook's worked solution
-    delta2 = (cache["z2"] - y) / len(y)
-    grads = {"W2": cache["a1"].T @ delta2, "b2": delta2.sum(axis=0)}
-    delta1 = (delta2 @ params["W2"].T) * (1 - cache["a1"] ** 2)
-    grads["W1"] = cache["x"].T @ delta1
-    grads["b1"] = delta1.sum(axis=0)
-    return grads
+    d_z2 = (cache["z2"] - y) / len(y)
+    d_z1 = (d_z2 @ params["W2"].T) * (1 - cache["a1"] ** 2)
+    return {"W1": cache["x"].T @ d_z1, "b1": d_z1.sum(axis=0),
+            "W2": cache["a1"].T @ d_z2, "b2": d_z2.sum(axis=0)}
 
 
 def backward_sigmoid_slope(params, cache, y):      # the sigmoid's derivative kept
@@ -62,9 +107,9 @@ def backward_z_instead_of_a(params, cache, y):     # 1 - z^2 instead of 1 - tanh
     return grads
 
 
-def test_ex1_stub_solution():
-    assert ex.check_1(backward_tanh_stub).status == "todo"
-    assert ex.check_1(backward_tanh).status == "correct"
+def test_ex2_stub_solution():
+    assert ex.check_2(backward_tanh_stub).status == "todo"
+    assert ex.check_2(backward_tanh).status == "correct"
 
 
 @pytest.mark.parametrize("wrong, words", [
@@ -76,12 +121,12 @@ def test_ex1_stub_solution():
     (lambda p, c, y: {"W1": "a", "b1": "a", "W2": "a", "b2": "a"}, "array of numbers"),
     (lambda p, c, y: {"W1": 0}, "no gradient for"),
 ])
-def test_ex1_rejects(wrong, words):
-    verdict = ex.check_1(wrong)
+def test_ex2_rejects(wrong, words):
+    verdict = ex.check_2(wrong)
     assert verdict.status == "wrong" and words in verdict.message, verdict.message
 
 
-# ---- exercise 2 -------------------------------------------------------------------
+# ---- exercise 3 -------------------------------------------------------------------
 
 def l2_stub(X, y, W, lam):
     loss, grad = None, None
@@ -117,9 +162,9 @@ def l2_gradient_forgotten(X, y, W, lam):
     return loss, loss_and_grad(X, y, W)[1]
 
 
-def test_ex2_stub_solution():
-    assert ex.check_2(l2_stub).status == "todo"
-    assert ex.check_2(loss_and_grad_l2).status == "correct"
+def test_ex3_stub_solution():
+    assert ex.check_3(l2_stub).status == "todo"
+    assert ex.check_3(loss_and_grad_l2).status == "correct"
 
 
 @pytest.mark.parametrize("wrong, words", [
@@ -131,66 +176,95 @@ def test_ex2_stub_solution():
     (lambda X, y, W, lam: (loss_and_grad_l2(X, y, W, lam)[0], np.zeros(len(W))), "shape"),
     (lambda X, y, W, lam: ("loss", W), "array of numbers"),
 ])
-def test_ex2_rejects(wrong, words):
-    verdict = ex.check_2(wrong)
-    assert verdict.status == "wrong" and words in verdict.message, verdict.message
-
-
-# ---- exercise 3 -------------------------------------------------------------------
-
-def average_stub(X, y, W, batch_size):
-    ...
-
-
-def average_over_all_batches(X, y, W, batch_size):   # the notebook's worked solution
-    gradients = []
-    for rows in itertools.combinations(range(len(X)), batch_size):
-        rows = list(rows)
-        gradients.append(loss_and_grad(X[rows], y[rows], W)[1])
-    return np.mean(gradients, axis=0)
-
-
-def average_of_sums(X, y, W, batch_size):            # summed batch gradients
-    gradients = []
-    for rows in itertools.combinations(range(len(X)), batch_size):
-        rows = list(rows)
-        gradients.append(X[rows].T @ (X[rows] @ W - y[rows]))
-    return np.mean(gradients, axis=0)
-
-
-def average_divided_by_n(X, y, W, batch_size):
-    gradients = []
-    for rows in itertools.combinations(range(len(X)), batch_size):
-        rows = list(rows)
-        gradients.append(X[rows].T @ (X[rows] @ W - y[rows]) / len(X))
-    return np.mean(gradients, axis=0)
-
-
-def average_of_consecutive_batches(X, y, W, batch_size):   # one epoch, unweighted
-    gradients = [loss_and_grad(X[i:i + batch_size], y[i:i + batch_size], W)[1]
-                 for i in range(0, len(X), batch_size)]
-    return np.mean(gradients, axis=0)
-
-
-def test_ex3_stub_solution():
-    assert ex.check_3(average_stub).status == "todo"
-    assert ex.check_3(average_over_all_batches).status == "correct"
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (average_of_sums, "not a sum"),
-    (average_divided_by_n, "its own size"),
-    (average_of_consecutive_batches, "every combination"),
-    (lambda X, y, W, b: np.zeros(len(W)), "shape"),
-    (lambda X, y, W, b: "gradient", "shape"),
-])
 def test_ex3_rejects(wrong, words):
     verdict = ex.check_3(wrong)
     assert verdict.status == "wrong" and words in verdict.message, verdict.message
 
 
+def l2_mutates_W(X, y, W, lam):       # the issue-19 slip: zeroes the caller's bias in place
+    residual = X @ W - y
+    W[0] = 0
+    loss = 0.5 * np.mean(residual ** 2) + 0.5 * lam * np.sum(W ** 2)
+    return loss, X.T @ residual / len(X) + lam * W
+
+
+def test_ex3_rejects_a_function_that_changes_the_callers_W():
+    verdict = ex.check_3(l2_mutates_W)
+    assert verdict.status == "wrong" and "changed the caller's W" in verdict.message, verdict
+    assert "W.copy()" in verdict.message
+
+
+# ---- exercise 4 -------------------------------------------------------------------
+
+def average_stub(X, y, W, batch_size, batch_gradient):
+    ...
+
+
+def average_over_all_batches(X, y, W, batch_size, batch_gradient):   # the worked solution
+    every_batch = [list(rows) for rows in itertools.combinations(range(len(X)), batch_size)]
+    gradients = [batch_gradient(X[rows], y[rows], W) for rows in every_batch]
+    return np.mean(gradients, axis=0)
+
+
+def full_gradient_directly(X, y, W, batch_size, batch_gradient):   # the issue-19 shortcut
+    return X.T @ (X @ W - y) / len(X)
+
+
+def enumerates_but_returns_the_full_gradient(X, y, W, batch_size, batch_gradient):
+    for rows in itertools.combinations(range(len(X)), batch_size):
+        batch_gradient(X[list(rows)], y[list(rows)], W)
+    return X.T @ (X @ W - y) / len(X)
+
+
+def sum_of_batch_gradients(X, y, W, batch_size, batch_gradient):
+    return np.sum([batch_gradient(X[list(r)], y[list(r)], W)
+                   for r in itertools.combinations(range(len(X)), batch_size)], axis=0)
+
+
+def tuple_index(X, y, W, batch_size, batch_gradient):
+    return np.mean([batch_gradient(X[r], y[r], W)
+                    for r in itertools.combinations(range(len(X)), batch_size)], axis=0)
+
+
+def consecutive_batches(X, y, W, batch_size, batch_gradient):     # one epoch, not every batch
+    return np.mean([batch_gradient(X[i:i + batch_size], y[i:i + batch_size], W)
+                    for i in range(0, len(X), batch_size)], axis=0)
+
+
+def every_batch_twice(X, y, W, batch_size, batch_gradient):
+    grads = [batch_gradient(X[list(r)], y[list(r)], W)
+             for r in itertools.permutations(range(len(X)), batch_size)]
+    return np.mean(grads, axis=0)
+
+
+def random_batches(X, y, W, batch_size, batch_gradient):          # 1.7's sampling, not exact
+    rng = np.random.default_rng(0)
+    rows = [rng.choice(len(X), size=batch_size, replace=False) for _ in range(20)]
+    return np.mean([batch_gradient(X[r], y[r], W) for r in rows], axis=0)
+
+
+def test_ex4_stub_solution():
+    assert ex.check_4(average_stub).status == "todo"
+    assert ex.check_4(average_over_all_batches).status == "correct"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (full_gradient_directly, "never called"),
+    (enumerates_but_returns_the_full_gradient, "not the mean of what it returned"),
+    (sum_of_batch_gradients, "times the full gradient"),
+    (tuple_index, "X[list(rows)]"),
+    (consecutive_batches, "batch_size = 2"),
+    (every_batch_twice, "times; each possible batch should count once"),
+    (random_batches, "count once"),
+    (lambda X, y, W, b, g: g(X[list(range(b))], y[:b], W), "possible batches were never used"),
+])
+def test_ex4_rejects(wrong, words):
+    verdict = ex.check_4(wrong)
+    assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
 def test_a_learner_exception_is_a_verdict():
-    def broken(X, y, W, batch_size):
+    def broken(X, y, W, batch_size, batch_gradient):
         return X @ np.ones((7, 7))
-    verdict = ex.check_3(broken)
+    verdict = ex.check_4(broken)
     assert verdict.status == "wrong" and "ValueError" in verdict.message

@@ -1,10 +1,14 @@
 """Checkers for lesson 03's exercises (backprop with matrices).
 
-1. ``backward_tanh(params, cache, y)``: the hand-derived backward pass of a 1-hidden-layer
+1. ``linear_backward(a, W, delta)``: the gradients of a layer with several outputs in
+   ``nn.Linear``'s layout, z = a W^T + b with W of shape (out, in), against torch.autograd.
+2. ``backward_tanh(params, cache, y)``: the hand-derived backward pass of a 1-hidden-layer
    tanh network, compared with central finite differences of the loss.
-2. ``loss_and_grad_l2(X, y, W, lam)``: least squares with an L2 penalty that spares the bias.
-3. ``average_over_all_batches(X, y, W, batch_size)``: the mean of the gradients of every
-   possible batch, which must be the full gradient (a batch gradient is unbiased).
+3. ``loss_and_grad_l2(X, y, W, lam)``: least squares with an L2 penalty that spares the bias,
+   without changing the caller's ``W``.
+4. ``average_over_all_batches(X, y, W, batch_size, batch_gradient)``: the mean of the
+   gradients of every possible batch, asked of the given ``batch_gradient``, which must be the
+   full gradient (a batch gradient is unbiased).
 """
 from __future__ import annotations
 
@@ -13,12 +17,89 @@ import numpy as np
 from ..gradcheck import numerical_gradient, relative_error
 from . import Wrong, attempted, checker, expect_close, expect_true, run
 
-__all__ = ["check_1", "check_2", "check_3"]
+__all__ = ["check_1", "check_2", "check_3", "check_4"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-# ---- exercise 1: a tanh layer -------------------------------------------------
+# ---- exercise 1: nn.Linear's layout, z = a W^T + b -------------------------------
+
+def _linear_reference(a, W, b, delta):
+    """The three gradients by torch.autograd, through F.linear (PyTorch's own layout)."""
+    import torch
+    a_t, W_t, b_t = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, W, b))
+    z = torch.nn.functional.linear(a_t, W_t, b_t)
+    (z * torch.from_numpy(delta)).sum().backward()     # so that dL/dz = delta
+    return {"W": W_t.grad.numpy(), "b": b_t.grad.numpy(), "a": a_t.grad.numpy()}
+
+
+def _linear_slip(name: str, got: np.ndarray, a, W, delta, expected: np.ndarray) -> str:
+    """Name the usual slip behind a wrong ``got``, or return ""."""
+    n = len(a)
+    guesses = {
+        "W": [(lambda: a.T @ delta, ": that is a.T @ delta, the rule for z = a W; here W is "
+                                    "(out, in), so the gradient is the transpose of that")],
+        "a": [(lambda: delta @ W.T, ": that is delta @ W.T, the rule for z = a W; here z_ik "
+                                    "uses W_kj, so no transpose is needed")],
+        "b": [],
+    }
+    for make, message in guesses[name]:
+        try:
+            guess = make()
+        except ValueError:
+            continue
+        if guess.shape == got.shape and np.allclose(got, guess, rtol=1e-9, atol=1e-12):
+            return message
+    if got.shape == expected.T.shape and np.allclose(got, expected.T, rtol=1e-9, atol=1e-12):
+        return ": it is the transpose of the right answer (W is (out, in) here)"
+    if np.allclose(got, expected / n, rtol=1e-9, atol=1e-12):
+        return (f": it is {n} times too small; delta already holds any 1/n of the loss, "
+                "so sum over the rows, do not average")
+    if np.allclose(got, -expected, rtol=1e-9, atol=1e-12):
+        return ": it has the wrong sign"
+    return ""
+
+
+@checker(1)
+def check_1(linear_backward):
+    cases = [(0, 4, 2, 3), (1, 5, 3, 3), (2, 1, 4, 1), (3, 6, 5, 2)]   # (seed, n, in m, out k)
+    for seed, n, m, k in cases:
+        rng = np.random.default_rng(seed)
+        a, W, b = rng.normal(size=(n, m)), rng.normal(size=(k, m)), rng.normal(size=k)
+        delta = rng.normal(size=(n, k))
+        try:
+            grads = run(linear_backward, a.copy(), W.copy(), delta.copy())
+        except Wrong as e:
+            raise Wrong(f"{e} (with a of shape {a.shape}, W {W.shape}, delta {delta.shape}: "
+                        "check the shapes of each product)") from None
+        if not isinstance(grads, dict):
+            raise Wrong(f"linear_backward should return a dict with keys 'W', 'b', 'a', "
+                        f"got {type(grads).__name__}")
+        missing = [name for name in ("W", "b", "a") if name not in grads]
+        expect_true(not missing, f"the returned dict has no gradient for {', '.join(missing)}")
+        reference = _linear_reference(a, W, b, delta)
+        shapes = {"W": W.shape, "b": b.shape, "a": a.shape}
+        for name in ("W", "b", "a"):
+            where = f"layer with n={n}, in={m}, out={k}: grads[{name!r}]"
+            got = _numbers(grads[name], where)
+            expected = reference[name]
+            if got.shape != shapes[name]:
+                hint = ""
+                if name == "b" and got.shape == (n, k):
+                    hint = ": a bias is added in every row, so its gradient sums delta over rows"
+                elif name == "W" and got.shape == (m, k):
+                    hint = (": that is the shape of a.T @ delta, the rule for z = a W; "
+                            "nn.Linear's W is (out, in)")
+                raise Wrong(f"{where} has shape {got.shape}, expected {shapes[name]}, "
+                            f"the shape of {name}{hint}")
+            err = relative_error(got, expected)
+            if not err < 1e-9:
+                raise Wrong(f"{where} disagrees with torch.autograd (relative error {err:.1e})"
+                            f"{_linear_slip(name, got, a, W, delta, expected)}")
+    return "W, b and a match torch.autograd for 4 layer shapes"
+
+
+# ---- exercise 2: a tanh layer -------------------------------------------------
 
 def _tanh_problem(seed: int, n: int, hidden: int):
     rng = np.random.default_rng(seed)
@@ -74,8 +155,8 @@ def _what_went_wrong(got: np.ndarray, expected: np.ndarray, n: int) -> str:
     return ""
 
 
-@checker(1)
-def check_1(backward_tanh):
+@checker(2)
+def check_2(backward_tanh):
     cases = [(0, 7, 4), (1, 12, 25), (2, 1, 3)]          # (seed, n examples, hidden units)
     for case, (seed, n, hidden) in enumerate(cases, start=1):
         params, x, y = _tanh_problem(seed, n, hidden)
@@ -114,7 +195,7 @@ def _sigmoid_slip(params, cache, y, name):
     return cache["x"].T @ delta1 if name == "W1" else delta1.sum(axis=0)
 
 
-# ---- exercise 2: L2 regularisation ----------------------------------------------
+# ---- exercise 3: L2 regularisation ----------------------------------------------
 
 def _regression_problem(seed: int, n: int = 20, features: int = 4):
     rng = np.random.default_rng(seed)
@@ -139,14 +220,20 @@ def _unpack_pair(result, name: str):
     return result
 
 
-@checker(2)
-def check_2(loss_and_grad_l2):
+@checker(3)
+def check_3(loss_and_grad_l2):
     for case, (seed, lam) in enumerate([(0, 0.1), (1, 1.0), (2, 0.0), (3, 0.5)], start=1):
         X, y, W = _regression_problem(seed)
-        loss, grad = _unpack_pair(run(loss_and_grad_l2, X.copy(), y.copy(), W.copy(), lam),
+        W_given = W.copy()                    # the caller's W: it must come back unchanged
+        loss, grad = _unpack_pair(run(loss_and_grad_l2, X.copy(), y.copy(), W_given, lam),
                                   "loss_and_grad_l2")
-        loss_ref, grad_ref = _l2_reference(X, y, W, lam)
         where = f"case {case} (lambda = {lam})"
+        if not np.array_equal(W_given, W):
+            changed = [int(i) for i in np.flatnonzero(W_given.ravel() != W.ravel())]
+            raise Wrong(f"{where}: loss_and_grad_l2 changed the caller's W (entries {changed}; "
+                        f"W[0] was {W[0, 0]:.6f}, is now {W_given[0, 0]:.6f}): "
+                        "work on a copy, W.copy(), never on W itself")
+        loss_ref, grad_ref = _l2_reference(X, y, W, lam)
         expect_true(np.size(loss) == 1, f"{where}: the loss should be one number, "
                                         f"got shape {np.shape(loss)}")
         loss = float(_numbers(loss, f"{where}: the loss").reshape(()))
@@ -182,30 +269,98 @@ def check_2(loss_and_grad_l2):
     return "loss and gradient exact for 4 values of lambda, zero at the minimiser"
 
 
-# ---- exercise 3: the average over every batch -----------------------------------
+# ---- exercise 4: the average over every batch -----------------------------------
 
-@checker(3)
-def check_3(average_over_all_batches):
+def _rows_of(X_batch, X) -> tuple | None:
+    """Which rows of X make up X_batch (the check's rows are all distinct), or None."""
+    X_batch = np.asarray(X_batch)
+    if X_batch.ndim != 2 or X_batch.shape[1] != X.shape[1]:
+        return None
+    rows = []
+    for row in X_batch:
+        match = np.flatnonzero((X == row).all(axis=1))
+        if len(match) != 1:
+            return None
+        rows.append(int(match[0]))
+    return tuple(sorted(rows))
+
+
+def _recording(X, scale: float = 1.0):
+    """A batch_gradient that records the batches it is asked for; ``scale`` != 1 makes it
+    return something other than the mean gradient (the learner must average what it gives)."""
+    calls, returned = [], []
+
+    def batch_gradient(X_batch, y_batch, W):
+        rows = _rows_of(X_batch, X)
+        if rows is None:
+            raise Wrong(f"batch_gradient got an X_batch of shape {np.shape(X_batch)} that is not "
+                        "a set of rows of X: pick rows with a list of indices, X[list(rows)]")
+        calls.append((rows, np.shape(X_batch)))
+        X_batch, y_batch = np.asarray(X_batch, dtype=float), np.asarray(y_batch, dtype=float)
+        grad = scale * X_batch.T @ (X_batch @ W - y_batch) / len(X_batch)
+        returned.append(grad)
+        return grad
+    return batch_gradient, calls, returned
+
+
+def _batches_used(calls, n: int, batch_size: int, where: str) -> None:
+    """Every combination of batch_size rows asked for exactly once, or Wrong saying what not."""
+    from collections import Counter
+    from itertools import combinations
+    from math import comb
+    expected = comb(n, batch_size)
+    if not calls:
+        raise Wrong(f"{where}: batch_gradient was never called. The average must be taken over "
+                    f"the {expected} batches themselves, not computed from the whole data")
+    for rows, _ in calls:
+        if len(rows) != batch_size:
+            raise Wrong(f"{where}: batch_gradient was asked for a batch of {len(rows)} rows; "
+                        f"every batch should hold batch_size = {batch_size} distinct rows")
+    counts = Counter(rows for rows, _ in calls)
+    twice = [rows for rows, c in counts.items() if c > 1]
+    if twice:
+        raise Wrong(f"{where}: the batch of rows {twice[0]} was used {counts[twice[0]]} times; "
+                    "each possible batch should count once")
+    unused = [rows for rows in combinations(range(n), batch_size) if rows not in counts]
+    if unused:
+        raise Wrong(f"{where}: {len(unused)} of the {expected} possible batches were never used "
+                    f"(e.g. rows {unused[0]}): go over every combination of {batch_size} rows")
+
+
+@checker(4)
+def check_4(average_over_all_batches):
     for seed, n in ((0, 5), (1, 6)):
         X, y, W = _regression_problem(seed, n=n, features=2)
         full = X.T @ (X @ W - y) / n
         for batch_size in range(1, n + 1):
-            got = run(average_over_all_batches, X.copy(), y.copy(), W.copy(), batch_size)
-            where = f"{n} rows, batch size {batch_size}: the average"
+            where = f"{n} rows, batch size {batch_size}"
+            batch_gradient, calls, returned = _recording(X)
+            got = run(average_over_all_batches, X.copy(), y.copy(), W.copy(), batch_size,
+                      batch_gradient)
+            _batches_used(calls, n, batch_size, where)
             got_shape = np.shape(got)
-            expect_true(got_shape == W.shape,
-                        f"{where} has shape {got_shape}, expected {W.shape}, the shape of W")
-            got = _numbers(got, where)
+            expect_true(got_shape == W.shape, f"{where}: the average has shape {got_shape}, "
+                                              f"expected {W.shape}, the shape of W")
+            got = _numbers(got, f"{where}: the average")
             if np.allclose(got, full, rtol=1e-10, atol=1e-12):
                 continue
-            hint = ""
-            if np.allclose(got, batch_size * full, rtol=1e-10):
-                hint = (f" It is {batch_size} times the full gradient: each batch gradient "
-                        "should be a mean over its rows, not a sum.")
-            elif np.allclose(got, batch_size / n * full, rtol=1e-10):
-                hint = " Each batch gradient should divide by its own size, not by n."
-            else:
-                hint = " Did you average over every combination of batch_size rows?"
-            raise Wrong(f"{where} is not the full gradient X^T(XW - y)/n "
+            hint = " Did you average over every batch?"
+            if np.allclose(got, len(returned) * full, rtol=1e-10):
+                hint = (f" It is {len(returned)} times the full gradient: divide the sum of the "
+                        "batch gradients by the number of batches (take their mean).")
+            raise Wrong(f"{where}: the average is not the full gradient X^T(XW - y)/n "
                         f"(relative error {relative_error(got, full):.1e}).{hint}")
-    return "the mean batch gradient is the full gradient, at every batch size"
+    # the result must follow what batch_gradient returns, not a formula of the learner's own
+    X, y, W = _regression_problem(2, n=5, features=2)
+    batch_gradient, calls, returned = _recording(X, scale=3.0)
+    got = run(average_over_all_batches, X.copy(), y.copy(), W.copy(), 2, batch_gradient)
+    _batches_used(calls, 5, 2, "5 rows, batch size 2, a batch_gradient that returns 3 times "
+                                "the gradient")
+    wanted = np.mean(returned, axis=0)
+    got = _numbers(got, "the average")
+    if got.shape != wanted.shape or not np.allclose(got, wanted, rtol=1e-10, atol=1e-12):
+        err = relative_error(got, wanted) if got.shape == wanted.shape else float("nan")
+        raise Wrong("with a batch_gradient that returns 3 times the gradient, your result is not "
+                    f"the mean of what it returned (relative error {err:.1e}): average the "
+                    "values batch_gradient gives, do not compute the gradient another way")
+    return "every batch used once; the mean batch gradient is the full gradient, at every size"
