@@ -1,23 +1,20 @@
-"""Checkers for lesson 01's exercises: new operations for `Value`, and backward() itself.
+"""Checkers for lesson 01's exercises: a power node with a Value exponent (derive), two
+``backward()`` calls on a shared node (predict, then measure), a buggy ``backward`` (debug).
 
 Every reference is computed here, with PyTorch (float64) or with :mod:`helpers.engine`.
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import math
+import textwrap
 
+from helpers import engine
 from helpers.engine import Value, topological_order
-from helpers.exercises import NotAttempted, Wrong, checker, expect_close, run
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, run
 
-__all__ = ["check_1", "check_2", "check_3"]
-
-
-def _torch_value_and_grad(fn, x0: float) -> tuple[float, float]:
-    import torch
-    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-    out = fn(x)
-    out.backward()
-    return out.item(), x.grad.item()
+__all__ = ["check_1", "check_2", "check_3", "planted_backward", "same_code"]
 
 
 def _as_value(result, name: str) -> Value:
@@ -28,43 +25,193 @@ def _as_value(result, name: str) -> Value:
     return result
 
 
+def _close(got: float, expected: float, rel: float = 1e-9) -> bool:
+    return math.isclose(got, expected, rel_tol=rel, abs_tol=1e-12)
+
+
+def _rel(got: float, expected: float) -> str:
+    return f"relative error {abs(got - expected) / max(abs(expected), 1e-300):.1e}"
+
+
+# ---- Exercise 1 (derive): a ** b with a Value exponent
+
+class _Leaf(Value):
+    """A leaf that refuses ``a ** b`` with a Value exponent: that is helpers.engine's own
+    answer, and the exercise asks the learner to derive it."""
+    __slots__ = ()
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            raise Wrong("vpow used a ** b on the Values: that is helpers.engine's own answer; "
+                        "build the node yourself, engine.Value(data, (a, b), (local_a, local_b), "
+                        "'pow'), with the two local derivatives you derived")
+        return super().__pow__(other)
+
+
+POW_POINTS = ((2.0, 3.0), (0.5, -1.3), (3.0, 0.5), (1.7, 2.2))
+
+
+def _diagnose_local(which: str, got: float, a: float, b: float) -> str:
+    """Name the likely slip behind a wrong local derivative of a ** b."""
+    power, log = a ** b, math.log(a)
+    right = b * a ** (b - 1) if which == "a" else power * log
+    suspects = {
+        "a": [(power * log, "that is d/db; d/da is the power rule b * a^(b-1) (children "
+                            "and local derivatives go in the same order: a first)"),
+              (a ** (b - 1), "the factor b of the power rule is missing"),
+              (b * a ** b, "the exponent drops by one: b * a^(b-1)")],
+        "b": [(b * a ** (b - 1), "that is the power rule, which holds when the exponent is "
+                                 "a constant; here the variable is in the exponent "
+                                 "(a^b = e^(b ln a))"),
+              (power, "the factor ln a is missing (a^b = e^(b ln a), and the chain rule "
+                      "brings down ln a)"),
+              (log, "the factor a^b is missing: d/db e^(b ln a) = e^(b ln a) * ln a"),
+              (power * math.log10(a), "log10 instead of the natural log ln a (math.log)")],
+    }[which]
+    for value, why in suspects:
+        if _close(got, value, 1e-6):
+            return (f"at a = {a}, b = {b}: the local derivative for {which} is {got:.6f}, "
+                    f"expected {right:.6f}: {why}")
+    return (f"at a = {a}, b = {b}: the local derivative for {which} is {got:.6f}, expected "
+            f"{right:.6f} ({_rel(got, right)})")
+
+
 @checker(1)
-def check_1(softplus):
-    """``softplus(v)``: ln(1 + e^v) built from Value operations; its derivative is sigmoid(v)."""
+def check_1(vpow):
+    """``vpow(a, b)``: one node a ** b with children (a, b) and the two local derivatives."""
     import torch
-    for x0 in (-2.0, -0.3, 0.0, 1.7, 3.0):
-        x = Value(x0)
-        out = _as_value(run(softplus, x), "softplus")
-        out.backward()
-        value, grad = _torch_value_and_grad(torch.nn.functional.softplus, x0)
-        expect_close(out.data, value, f"softplus({x0})", rtol=1e-9)
-        if x.grad == 0.0:
-            raise Wrong(f"softplus(Value({x0})) has a gradient of 0 for its input: build it from "
-                        "Value operations (v.exp(), +, .log()) so backward() can reach v")
-        expect_close(x.grad, grad, f"the derivative of softplus at {x0}", rtol=1e-9)
-    return "its derivative equals sigmoid(x), as PyTorch confirms"
+    for a0, b0 in POW_POINTS:
+        a, b = _Leaf(a0), _Leaf(b0)
+        out = _as_value(run(vpow, a, b), "vpow")
+        prev = tuple(out._prev)
+        if len(prev) != 2 or prev[0] is not a or prev[1] is not b:
+            raise Wrong(f"vpow(a, b) should be one node whose two children are a and b, in that "
+                        f"order; its children are {len(prev)} other node(s): build it with "
+                        "engine.Value(data, (a, b), (local_a, local_b), 'pow')")
+        locals_ = tuple(out._local_grads)
+        if len(locals_) != 2:
+            raise Wrong(f"vpow(a, b) should store two local derivatives, got {len(locals_)}")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in locals_):
+            raise Wrong("the local derivatives should be plain numbers computed from a.data and "
+                        f"b.data, got {[type(x).__name__ for x in locals_]}")
+        if not _close(out.data, a0 ** b0):
+            raise Wrong(f"vpow(Value({a0}), Value({b0})) is {out.data:.6f}, expected "
+                        f"{a0 ** b0:.6f}")
+        for which, got, right in (("a", locals_[0], b0 * a0 ** (b0 - 1)),
+                                  ("b", locals_[1], a0 ** b0 * math.log(a0))):
+            if not _close(got, right):
+                raise Wrong(_diagnose_local(which, got, a0, b0))
+        (out * out + 3.0 * out).backward()               # the node inside a bigger graph
+        ta = torch.tensor(a0, dtype=torch.float64, requires_grad=True)
+        tb = torch.tensor(b0, dtype=torch.float64, requires_grad=True)
+        ty = ta ** tb
+        (ty * ty + 3.0 * ty).backward()
+        for name, leaf, ref in (("a", a, ta), ("b", b, tb)):
+            if not _close(leaf.grad, ref.grad.item()):
+                raise Wrong(f"after backward() through y*y + 3y, {name}.grad is {leaf.grad:.6f}, "
+                            f"PyTorch says {ref.grad.item():.6f}")
+    return "both local derivatives agree with PyTorch at four points"
+
+
+# ---- Exercise 2 (predict, then measure): two backward() calls on y = (x*x)*x
+
+def _backward_no_reset(root: Value) -> None:
+    """micrograd 0.1.0's behaviour: interior nodes keep their old gradients."""
+    root.grad = 1.0
+    for node in reversed(topological_order(root)):
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad += local * node.grad
+
+
+def _two_calls(backward_fn) -> float:
+    x = Value(2.0)
+    y = (x * x) * x
+    backward_fn(y)
+    backward_fn(y)
+    return x.grad
+
+
+PREDICT_KEYS = ("engine", "no reset")
+PREDICT_WHY = {
+    ("engine", 12.0): "a second call adds one more copy of dy/dx = 3x^2 = 12 to the leaf "
+                      "(leaves accumulate, as in PyTorch): 12 + 12",
+    ("engine", 32.0): "that is the no-reset figure: the engine resets the interior node "
+                      "p = x*x before each call, so each call adds exactly 12",
+    ("no reset", 24.0): "that is the engine's figure; without the reset, p = x*x still holds "
+                        "dy/dp = x = 2 from the first call, so the second call passes 2 + 2 = 4 "
+                        "through p's two uses of x",
+    ("no reset", 48.0): "not everything doubles: only the interior node p piles up (2 + 2 = 4); "
+                        "the root is set to 1 again and y's own edge to x passes p = 4 once",
+    ("no reset", 36.0): "the second call adds 4 through y's own edge to x (p = 4) and 2 * 4 * 2 "
+                        "through p, whose grad is now 2 + 2 = 4",
+}
+
+
+def _numbers(d, name: str) -> dict:
+    if not isinstance(d, dict) or set(d) != set(PREDICT_KEYS):
+        raise Wrong(f"{name} should be a dict with the keys {list(PREDICT_KEYS)}, got {d!r}")
+    return d
 
 
 @checker(2)
-def check_2(vsin):
-    """``vsin(v)``: a new Value op, sin, with one child and local derivative cos(v)."""
-    import torch
-    for x0 in (0.8, -1.3, 2.5):
-        x = Value(x0)
-        squared = x * x
-        out = _as_value(run(vsin, squared), "vsin")
-        if tuple(out._prev) != (squared,):
-            raise Wrong("vsin(v) should have exactly one child, v itself: "
-                        "Value(data, (v,), (local,), 'sin')")
-        if len(out._local_grads) != 1:
-            raise Wrong(f"vsin(v) should store one local derivative, got {len(out._local_grads)}")
-        out.backward()
-        value, grad = _torch_value_and_grad(lambda t: torch.sin(t * t), x0)
-        expect_close(out.data, value, f"vsin(x*x) at x = {x0}", rtol=1e-9)
-        local = out._local_grads[0]
-        expect_close(local, math.cos(squared.data),
-                     f"the local derivative of sin at {squared.data:.4f}", rtol=1e-9)
-        expect_close(x.grad, grad, f"d/dx sin(x^2) at x = {x0}", rtol=1e-9)
+def check_2(prediction, measured):
+    """``prediction`` and ``measured``: x.grad after two calls, {"engine": ..., "no reset": ...}."""
+    attempted(prediction)
+    prediction = _numbers(prediction, "prediction")
+    attempted(*prediction.values())
+    measured = _numbers(measured, "measured")
+    if any(v is None or v is Ellipsis for v in measured.values()):
+        raise Wrong("you have predicted; now run the experiment (two calls each, on a fresh x "
+                    "and y) and store the two x.grad in measured")
+    truth = {"engine": _two_calls(Value.backward), "no reset": _two_calls(_backward_no_reset)}
+    for key in PREDICT_KEYS:
+        if not isinstance(measured[key], (int, float)) or not _close(measured[key], truth[key]):
+            raise Wrong(f"measured[{key!r}] is {measured[key]!r}, but the experiment gives "
+                        f"{truth[key]:.1f}: build a fresh x = Value(2.0) and y = (x*x)*x for each "
+                        "way, and call it twice on that y")
+    for key in PREDICT_KEYS:
+        got = prediction[key]
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            raise Wrong(f"prediction[{key!r}] should be a number, got {got!r}")
+        if not _close(got, truth[key]):
+            why = PREDICT_WHY.get((key, float(got)),
+                                  "trace the second call node by node: which grads does it start "
+                                  "from, and what does each chain-rule step add?")
+            raise Wrong(f"you predicted {got:g} for {key!r}, the experiment measured "
+                        f"{truth[key]:g}: {why}")
+    return (f"predicted and measured {truth['engine']:g} with the reset, "
+            f"{truth['no reset']:g} without")
+
+
+# ---- Exercise 3 (debug): a backward() with planted bugs
+
+def planted_backward(root):
+    # A classmate's version: right on L = (a*b + c)*f after one call, yet it has two bugs.
+    order = engine.topological_order(root)
+    for node in order:
+        node.grad = 0.0
+    root.grad = 1.0
+    for node in reversed(order):
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad = local * node.grad
+
+
+def same_code(fn, original) -> bool:
+    """True if ``fn`` is ``original`` as written, comments and layout aside (their syntax trees
+    match): a debug exercise's planted function that the learner has not changed yet."""
+    return _tree(fn) is not None and _tree(fn) == _tree(original)
+
+
+def _tree(fn) -> str | None:
+    """The syntax tree of a function's source, without its name (None if there is no source)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source).body[0]
+    except (TypeError, OSError, SyntaxError, IndexError):
+        return None
+    if not isinstance(tree, ast.FunctionDef):
+        return None
+    return ast.dump(tree.args) + ast.dump(ast.Module(body=tree.body, type_ignores=[]))
 
 
 def _graphs():
@@ -95,6 +242,8 @@ def _graphs():
 @checker(3)
 def check_3(backward):
     """``backward(root)``: fills every node's grad with d(root)/d(node), like Value.backward()."""
+    if same_code(backward, planted_backward):
+        raise NotAttempted
     for name, build in _graphs().items():
         root, leaves = build()
         _call_backward(backward, root)
@@ -124,8 +273,16 @@ def check_3(backward):
     twice = [leaf.grad for leaf in leaves]
     expected = [2 * g for g in once]
     if twice != expected:
+        if twice == once:
+            why = ("the second call wiped the first: reset only the interior nodes (those with "
+                   "children); a leaf keeps what it holds and gets one more copy, as in PyTorch")
+        elif any(abs(t) > abs(e) * (1 + 1e-12) for t, e in zip(twice, expected)):
+            why = ("the interior nodes still held the first call's gradient and passed it on "
+                   "again: reset the interior nodes' grad to 0 first (not the leaves)")
+        else:
+            why = "each call must add exactly one copy of the gradient to each leaf"
         raise Wrong(f"after two calls on (a*b + c) * f the leaves have {_fmt(twice)}, expected "
-                    f"{_fmt(expected)} (one more copy): reset the interior nodes' grad to 0 first")
+                    f"{_fmt(expected)} (one more copy): {why}")
     return "the same gradients as Value.backward(), also when called twice"
 
 
