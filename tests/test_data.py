@@ -23,7 +23,7 @@ def test_all_files_verify():
     assert data.verify_all() == {
         "tinyshakespeare.txt": "ok", "california_housing.csv": "ok",
         "mnist-t10k-images-idx3-ubyte.gz": "ok", "mnist-t10k-labels-idx1-ubyte.gz": "ok",
-        "gpt_shakespeare.pt": "ok", "gpt_shakespeare.history.json": "ok",
+        "gpt_shakespeare.pt": "ok", "gpt_shakespeare.history.json": "ok", "gpt2.tiktoken": "ok",
     }
 
 
