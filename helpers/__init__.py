@@ -4,7 +4,8 @@ Each module is written first in a lesson, then saved here (``helpers.course.LESS
 is the same map, and a test keeps the two in step):
 
 - ``course`` (00): the lesson map and the environment check of lesson 00.
-- ``data`` (00): the data sets, verified; ``CharTokenizer``, ``get_batch``, ``estimate_loss``.
+- ``data`` (00): the data sets, verified; ``CharTokenizer``, the ``Tokenizer`` interface,
+  ``get_batch``, ``estimate_loss``, ``whole_split_loss``, ``bits_per_char``.
 - ``progress`` (00): progress bars whose saved text reads finished.
 - ``exercises`` (00): the checkers of every lesson's exercises, one module per lesson.
 - ``torch_install`` (00): which PyTorch build ``make`` installs on this machine.
@@ -21,6 +22,7 @@ is the same map, and a test keeps the two in step):
 - ``decoding`` (07): greedy decoding, top-k/top-p filtering, beam search.
 - ``checkpoint`` (07): the checkpoint format, save and load.
 - ``train_gpt`` (07): the trainer, ``python -m helpers.train_gpt``.
+- ``bpe`` (08): byte-pair encoding: ``BPETokenizer``, trained from scratch or GPT-2's own.
 - ``layers`` (09): BatchNorm1d, BatchNorm2d and LayerNorm from scratch.
 - ``conv`` (10): conv2d as a loop and as unfold + matmul.
 - ``mnist`` (10): the MNIST split, ``MNISTMLP``, the CNNs and their training loop.

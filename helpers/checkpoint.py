@@ -1,5 +1,8 @@
 """Checkpoints of the lesson-07 GPT: the file format, saving, loading, :class:`CheckpointError`.
 
+Since lesson 08 a checkpoint carries its tokenizer, characters or BPE (format version 2);
+version-1 files, which store the characters alone (``chars``), still load unchanged.
+
 A checkpoint is one ``torch.save`` file holding only tensors and plain Python values, so
 ``torch.load(weights_only=True)`` reads it and loading a file from elsewhere cannot run code:
 
@@ -7,9 +10,10 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
 key            value
 =============  ================================================================
 ``format``     ``"from-value-to-gpt/gpt-checkpoint"``
-``version``    ``1``
+``version``    ``2`` (version 1 had ``chars`` in place of ``tokenizer``)
 ``config``     ``asdict(GPTConfig)``: every field, nothing else
-``chars``      the tokenizer's vocabulary, a string of sorted distinct characters
+``tokenizer``  ``tokenizer.to_dict()``: plain values, with ``"kind"`` ``"char"`` or ``"bpe"``
+               (:func:`helpers.data.tokenizer_from_dict` rebuilds it)
 ``step``       optimizer steps taken
 ``model``      the state dict; the tied embedding / output matrix stored once
 ``optimizer``  the optimizer's state dict, or ``None`` (a slim file to sample from)
@@ -35,7 +39,7 @@ from typing import IO, Iterator
 import torch
 from torch import nn
 
-from .data import CharTokenizer
+from .data import CharTokenizer, Tokenizer, tokenizer_from_dict
 from .gpt import GPT, GPTConfig
 
 __all__ = [
@@ -49,7 +53,8 @@ __all__ = [
 ]
 
 FORMAT = "from-value-to-gpt/gpt-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: the characters alone, in "chars"
 
 
 class CheckpointError(RuntimeError):
@@ -61,7 +66,7 @@ class Checkpoint:
     """What :func:`load_checkpoint` returns."""
 
     model: GPT
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     config: GPTConfig
     step: int
     optimizer_state: dict | None
@@ -135,10 +140,10 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     step: int,
     config: GPTConfig,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     extra: dict | None = None,
 ) -> Path:
-    """Save model weights, optimizer state (optional), step, config and vocabulary to ``path``.
+    """Save model weights, optimizer state (optional), step, config and tokenizer to ``path``.
 
     Written atomically (a save cut short leaves the previous checkpoint intact). ``extra``
     holds anything else plain (loss history, RNG states, training arguments).
@@ -147,14 +152,14 @@ def save_checkpoint(
     if config.vocab_size != tokenizer.vocab_size:
         raise ValueError(
             f"config.vocab_size={config.vocab_size} but the tokenizer has "
-            f"{tokenizer.vocab_size} characters; they must agree"
+            f"{tokenizer.vocab_size} tokens; they must agree"
         )
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "config": asdict(config),
-        "chars": tokenizer.chars,
+        "tokenizer": tokenizer.to_dict(),
         "step": int(step),
         "model": _cpu_state_dict(model),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -167,10 +172,11 @@ def save_checkpoint(
 
 # --- reading ------------------------------------------------------------------
 
-# key -> (the types it may have, what it should be, in words)
+# key -> (the types it may have, what it should be, in words); version 1 has "chars" instead
+# of "tokenizer"
 _SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "config": ((dict,), "a dict of GPTConfig fields"),
-    "chars": ((str,), "the vocabulary as a string"),
+    "tokenizer": ((dict,), "the tokenizer as a dict of plain values"),
     "step": ((int,), "an integer >= 0"),
     "model": ((dict,), "a state dict of tensors"),
     "optimizer": ((dict, type(None)), "an optimizer state dict or None"),
@@ -197,12 +203,17 @@ def _read(path: Path) -> dict:
             f"{path} is a PyTorch file but not a GPT checkpoint of this course "
             "(no 'format' marker); save checkpoints with helpers.checkpoint.save_checkpoint"
         )
-    if ckpt.get("version") != FORMAT_VERSION:
+    version = ckpt.get("version")
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} has checkpoint format version {ckpt.get('version')!r}, "
-            f"this code reads version {FORMAT_VERSION}"
+            f"{path} has checkpoint format version {version!r}, "
+            f"this code reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
-    for key, (types, what) in _SCHEMA.items():
+    schema = dict(_SCHEMA)
+    if version == 1:
+        del schema["tokenizer"]
+        schema["chars"] = ((str,), "the vocabulary as a string")
+    for key, (types, what) in schema.items():
         if key not in ckpt:
             raise CheckpointError(f"{path} has no {key!r} entry ({what}); the file is incomplete")
         value = ckpt[key]
@@ -223,10 +234,36 @@ def _read(path: Path) -> dict:
     return ckpt
 
 
+def _tokenizer_of(path: Path, ckpt: dict) -> Tokenizer:
+    """The checkpoint's tokenizer: version 2's ``tokenizer`` dict, version 1's ``chars``."""
+    if ckpt["version"] == 1:
+        chars = ckpt["chars"]
+        if not chars or "".join(sorted(set(chars))) != chars:
+            raise CheckpointError(
+                f"{path}: its 'chars' entry is not a sorted string of distinct characters"
+            )
+        return CharTokenizer(chars)
+    try:
+        return tokenizer_from_dict(ckpt["tokenizer"])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its 'tokenizer' entry cannot be used: {e}") from e
+
+
+def _describe(tok: Tokenizer, other: Tokenizer | None = None) -> str:
+    """A tokenizer in a few words; for two character tokenizers, which characters differ."""
+    if isinstance(tok, CharTokenizer):
+        text = f"{tok.vocab_size} characters"
+        if isinstance(other, CharTokenizer):
+            text += (f" (only in yours: {sorted(set(tok.chars) - set(other.chars))[:10]}, "
+                     f"only in the checkpoint: {sorted(set(other.chars) - set(tok.chars))[:10]})")
+        return text
+    return repr(tok)
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     device: torch.device | str | None = None,
-    tokenizer: CharTokenizer | None = None,
+    tokenizer: Tokenizer | None = None,
     config: GPTConfig | None = None,
 ) -> Checkpoint:
     """Rebuild the model and tokenizer saved by :func:`save_checkpoint`.
@@ -247,24 +284,16 @@ def load_checkpoint(
         saved_config = GPTConfig.from_dict(ckpt["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: its 'config' entry is not a valid GPTConfig: {e}") from e
-    chars = ckpt["chars"]
-    if len(chars) != saved_config.vocab_size:
+    ckpt_tok = _tokenizer_of(path, ckpt)
+    if ckpt_tok.vocab_size != saved_config.vocab_size:
         raise CheckpointError(
-            f"{path}: its config says vocab_size={saved_config.vocab_size} but it stores "
-            f"{len(chars)} characters in 'chars'; the file is inconsistent"
+            f"{path}: its config says vocab_size={saved_config.vocab_size} but its tokenizer "
+            f"has {ckpt_tok.vocab_size} tokens; the file is inconsistent"
         )
-    ckpt_tok = CharTokenizer(chars)
-    if ckpt_tok.chars != chars:
+    if tokenizer is not None and tokenizer != ckpt_tok:
         raise CheckpointError(
-            f"{path}: its 'chars' entry is not a sorted string of distinct characters"
-        )
-    if tokenizer is not None and tokenizer.chars != chars:
-        only_here = sorted(set(tokenizer.chars) - set(chars))
-        only_there = sorted(set(chars) - set(tokenizer.chars))
-        raise CheckpointError(
-            f"vocabulary mismatch: {path} was trained on {len(chars)} characters, your tokenizer "
-            f"has {tokenizer.vocab_size} (only in yours: {only_here[:10]}, only in the checkpoint: "
-            f"{only_there[:10]}); use the tokenizer load_checkpoint returns"
+            f"vocabulary mismatch: {path} was trained with {_describe(ckpt_tok)}, "
+            f"yours is {_describe(tokenizer, ckpt_tok)}; use the tokenizer load_checkpoint returns"
         )
     if config is not None and asdict(config) != asdict(saved_config):
         diff = {

@@ -1,4 +1,4 @@
-"""The course's data sets, loaded from ``data/`` and verified, plus the tokenizer and batches.
+"""The course's data sets, loaded from ``data/`` and verified, plus tokenizers and batches.
 
 Nothing is downloaded: the files ship with the course. Every file is checked
 against ``data/SHA256SUMS`` the first time it is loaded in a process, so a missing
@@ -13,15 +13,17 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 __all__ = [
     "DataFileError", "data_dir", "data_path", "verify_all",
-    "load_shakespeare", "CharTokenizer", "load_shakespeare_splits", "get_batch",
-    "estimate_loss",
+    "load_shakespeare", "shakespeare_text_splits", "Tokenizer", "CharTokenizer",
+    "tokenizer_from_dict", "load_shakespeare_splits", "get_batch", "estimate_loss",
+    "whole_split_loss", "bits_per_char",
     "Housing", "load_housing", "load_mnist", "make_moons",
 ]
 
@@ -100,18 +102,65 @@ def verify_all() -> dict[str, str]:
     return {name: (data_path(name) and "ok") for name in _expected_checksums(data_dir())}
 
 
-# --- Shakespeare, the tokenizer and batches (lessons 04-07) -------------------
+# --- Shakespeare, the tokenizers and batches (lessons 04-07) -------------------
 
 def load_shakespeare() -> str:
     """Tiny Shakespeare: 1,115,394 characters of plays."""
     return data_path("tinyshakespeare.txt").read_text(encoding="utf-8")
 
 
+def shakespeare_text_splits(train_fraction: float = 0.9) -> dict[str, str]:
+    """Tiny Shakespeare cut by characters: ``{"train": first 90 %, "val": the rest}``.
+
+    Every tokenizer sees the same cut (:func:`load_shakespeare_splits` encodes each part), so
+    models on characters and on BPE tokens are trained and validated on the same text.
+    """
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction}")
+    text = load_shakespeare()
+    n = int(train_fraction * len(text))
+    return {"train": text[:n], "val": text[n:]}
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the trainer, the checkpoints and the evaluation need from a tokenizer.
+
+    :class:`CharTokenizer` (lesson 04) and :class:`helpers.bpe.BPETokenizer` (lesson 08) both
+    fit, so none of that code asks which one it holds. ``to_dict()`` gives plain values (str,
+    int, lists, dicts: what ``torch.load(weights_only=True)`` reads back), and
+    :func:`tokenizer_from_dict` rebuilds the tokenizer from them.
+    """
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Iterable[int]) -> str: ...
+
+    def to_dict(self) -> dict: ...
+
+
+def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """The tokenizer whose ``to_dict()`` gave ``d``; a malformed ``d``: one ``ValueError`` line."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a tokenizer dict must be a dict, got {type(d).__name__}")
+    kind = d.get("kind")
+    if kind == "char":
+        return CharTokenizer.from_dict(d)
+    if kind == "bpe":
+        from .bpe import BPETokenizer  # imported here: helpers.bpe imports this module
+
+        return BPETokenizer.from_dict(d)
+    raise ValueError(f"unknown tokenizer kind {kind!r}; expected 'char' or 'bpe'")
+
+
 class CharTokenizer:
     """Characters <-> integers: the vocabulary is the sorted set of a text's characters.
 
     ``CharTokenizer(tok.chars)`` rebuilds the same tokenizer, which is how a
-    checkpoint stores it.
+    checkpoint stores it (``to_dict()``: ``{"kind": "char", "chars": tok.chars}``).
     """
 
     def __init__(self, text: str):
@@ -150,6 +199,18 @@ class CharTokenizer:
             out.append(self.chars[i])
         return "".join(out)
 
+    def to_dict(self) -> dict:
+        """Plain values: what a checkpoint stores (:func:`tokenizer_from_dict` reads it)."""
+        return {"kind": "char", "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CharTokenizer:
+        chars = d.get("chars")
+        if not isinstance(chars, str) or not chars or "".join(sorted(set(chars))) != chars:
+            raise ValueError("a character tokenizer's 'chars' must be a non-empty string of "
+                             f"sorted distinct characters, got {str(chars)[:40]!r}")
+        return cls(chars)
+
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
@@ -161,18 +222,20 @@ class CharTokenizer:
 
 
 def load_shakespeare_splits(
-        train_fraction: float = 0.9) -> tuple[dict[str, torch.Tensor], CharTokenizer]:
-    """Encode tiny Shakespeare and split it: first 90 % train, last 10 % validation.
+        train_fraction: float = 0.9,
+        tokenizer: Tokenizer | None = None) -> tuple[dict[str, torch.Tensor], Tokenizer]:
+    """Split tiny Shakespeare and encode it: first 90 % of the characters train, the rest validate.
 
-    Returns ``({"train": LongTensor, "val": LongTensor}, tokenizer)``.
+    Returns ``({"train": LongTensor, "val": LongTensor}, tokenizer)``. The text is cut by
+    characters first (:func:`shakespeare_text_splits`), then each part is encoded with
+    ``tokenizer``, by default a :class:`CharTokenizer` of the whole text (for characters this
+    is the same as encoding the whole text and cutting the ids).
     """
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction}")
-    text = load_shakespeare()
-    tok = CharTokenizer(text)
-    data = torch.tensor(tok.encode(text), dtype=torch.long)
-    n = int(train_fraction * len(data))
-    return {"train": data[:n], "val": data[n:]}, tok
+    texts = shakespeare_text_splits(train_fraction)
+    tok = tokenizer if tokenizer is not None else CharTokenizer(texts["train"] + texts["val"])
+    splits = {name: torch.tensor(tok.encode(part), dtype=torch.long)
+              for name, part in texts.items()}
+    return splits, tok
 
 
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int,
@@ -221,6 +284,61 @@ def estimate_loss(model: torch.nn.Module, splits: dict[str, torch.Tensor], iters
                 losses[k] = loss.item()
             out[name] = losses.mean().item()
     return out
+
+
+def _whole_split_nll(model: torch.nn.Module, data: torch.Tensor, block_size: int,
+                     batch_size: int) -> tuple[float, int]:
+    """Summed loss (nats) over every prediction of ``data`` and how many there are."""
+    from . import evaluating
+
+    if data.dim() != 1 or len(data) < 2:
+        raise ValueError("the split must be a 1-D tensor of at least 2 token ids, "
+                         f"got shape {tuple(data.shape)}")
+    device = next(model.parameters()).device
+    n_windows = (len(data) - 1) // block_size
+    end = n_windows * block_size
+    x = data[:end].view(n_windows, block_size)
+    y = data[1:end + 1].view(n_windows, block_size)
+    pieces = [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n_windows, batch_size)]
+    if end < len(data) - 1:
+        pieces.append((data[end:-1][None], data[end + 1:][None]))  # the shorter last window
+    total, count = 0.0, 0
+    with evaluating(model):
+        for xb, yb in pieces:
+            logits = model(xb.to(device))[0]
+            yb = yb.to(device).flatten()
+            total += F.cross_entropy(logits.flatten(0, 1).float(), yb, reduction="sum").item()
+            count += yb.numel()
+    return total, count
+
+
+def whole_split_loss(model: torch.nn.Module, data: torch.Tensor, block_size: int,
+                     batch_size: int = 64) -> tuple[float, int]:
+    """Mean loss (nats per token) over EVERY prediction of a split, and how many there are.
+
+    ``data`` is cut into non-overlapping windows of ``block_size`` tokens (the last one
+    shorter), so each token after the first is predicted exactly once, from the tokens
+    before it in its window (1 to ``block_size`` of context, the same mix as in training).
+    Unlike :func:`estimate_loss` there is no sampling noise. Eval mode, restored afterwards.
+    """
+    total, count = _whole_split_nll(model, data, block_size, batch_size)
+    return total / count, count
+
+
+def bits_per_char(model: torch.nn.Module, tokenizer: Tokenizer, text: str, block_size: int,
+                  batch_size: int = 64) -> float:
+    """Bits per character of ``text``: a score that does not depend on the tokenizer.
+
+    Encode ``text``, score every predicted token as :func:`whole_split_loss` does, then
+    divide the total loss (nats) by the number of characters those tokens decode to (all of
+    ``text`` but the first token's characters) and by ln 2. A character model's loss per
+    token is already per character; a BPE model predicts several characters per token, so
+    its loss per token is larger and must be spread over them before the two compare.
+    """
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    total, _ = _whole_split_nll(model, ids, block_size, batch_size)
+    n_chars = len(tokenizer.decode(ids[1:].tolist()))
+    return total / n_chars / math.log(2)
 
 # --- California housing (lesson 03) ------------------------------------------
 

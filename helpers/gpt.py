@@ -43,7 +43,7 @@ class GPTConfig:
     """
 
     vocab_size: int = field(default=65, metadata={"help": "distinct tokens (tiny Shakespeare: 65)"})
-    block_size: int = field(default=128, metadata={"help": "context length in characters"})
+    block_size: int = field(default=128, metadata={"help": "context length in tokens"})
     n_layer: int = field(default=4, metadata={"help": "transformer blocks"})
     n_head: int = field(default=4, metadata={"help": "attention heads per block"})
     n_embd: int = field(

@@ -4,6 +4,16 @@ One process on a laptop::
 
     python -m helpers.train_gpt --n-layer 4 --n-embd 128 --steps 2000 --out runs/gpt.pt
 
+On characters (the default, lesson 07) or on BPE tokens (lesson 08)::
+
+    python -m helpers.train_gpt --tokenizer bpe --vocab-size 1024 --out runs/gpt_bpe.pt
+    python -m helpers.train_gpt --tokenizer runs/my.bpe --out runs/gpt_bpe.pt  # a saved one
+
+The text is cut into train and validation by characters (first 90 %) whatever the tokenizer;
+``--tokenizer bpe`` trains the BPE tokenizer on the training part only (deterministic), and the
+checkpoints carry the tokenizer. Losses are per token; the logged bits per character divide
+them by the validation split's characters per token, so runs on different tokenizers compare.
+
 Many processes (several GPUs, or several machines) with DistributedDataParallel::
 
     torchrun --nproc_per_node=4 -m helpers.train_gpt --out runs/gpt.pt ...
@@ -49,8 +59,16 @@ from typing import Any
 import torch
 
 from . import device as choose_device
+from .bpe import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomically
-from .data import CharTokenizer, estimate_loss, get_batch, load_shakespeare_splits
+from .data import (
+    CharTokenizer,
+    Tokenizer,
+    estimate_loss,
+    get_batch,
+    load_shakespeare_splits,
+    shakespeare_text_splits,
+)
 from .gpt import GPT, GPTConfig
 from .progress import progress
 
@@ -67,11 +85,14 @@ __all__ = [
     "train",
     "main",
     "Run",
+    "build_tokenizer",
 ]
 
 LN2 = math.log(2.0)
-# Model flags: every GPTConfig field but vocab_size, which the data's tokenizer sets.
+# Model flags: every GPTConfig field but vocab_size, which the tokenizer sets (--vocab-size
+# chooses it for --tokenizer bpe).
 MODEL_FIELDS = [f for f in fields(GPTConfig) if f.name != "vocab_size"]
+DEFAULT_BPE_VOCAB_SIZE = 1024
 # What --resume lets you change: the length of the run, how it reports, where it lives.
 MAY_CHANGE_ON_RESUME = ("steps", "log_interval", "no_progress")
 
@@ -117,8 +138,18 @@ def _flag(name: str) -> str:
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m helpers.train_gpt", formatter_class=_HelpFormatter,
-        description="Train a character-level GPT on tiny Shakespeare (lesson 07).")
-    m = p.add_argument_group("model (helpers.gpt.GPTConfig; vocab_size comes from the data)")
+        description="Train a GPT on tiny Shakespeare, on characters (lesson 07) or on BPE "
+                    "tokens (lesson 08).")
+    k = p.add_argument_group("tokenizer (the model's vocab_size is the tokenizer's)")
+    k.add_argument("--tokenizer", default="char",
+                   help="'char': the 65 characters of the text; 'bpe': a byte-level BPE "
+                        "tokenizer trained on the training split (helpers.bpe, GPT-2's split "
+                        "pattern, <|endoftext|> included) with --vocab-size tokens; or the path "
+                        "of a tokenizer file saved with helpers.bpe.BPETokenizer.save")
+    k.add_argument("--vocab-size", type=int, default=None,
+                   help=f"with --tokenizer bpe: the vocabulary size, 256 bytes + merges + 1 "
+                        f"special token (default {DEFAULT_BPE_VOCAB_SIZE})")
+    m = p.add_argument_group("model (helpers.gpt.GPTConfig; vocab_size comes from the tokenizer)")
     for f in MODEL_FIELDS:
         if isinstance(f.default, bool):
             m.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction,
@@ -186,6 +217,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.min_lr = args.lr / 10
     if args.lr_decay_steps is None:
         args.lr_decay_steps = args.steps
+    if args.tokenizer == "bpe":
+        if args.vocab_size is None:
+            args.vocab_size = DEFAULT_BPE_VOCAB_SIZE
+        if args.vocab_size < 257:
+            parser.error(f"--vocab-size must be at least 257 (256 bytes + <|endoftext|>), "
+                         f"got {args.vocab_size}")
+    elif args.vocab_size is not None:
+        parser.error(f"--vocab-size is for --tokenizer bpe; --tokenizer {args.tokenizer} "
+                     "fixes its own vocabulary")
     return args
 
 
@@ -306,8 +346,9 @@ class Run:
     args: argparse.Namespace
     dist: _Dist
     config: GPTConfig
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     splits: dict[str, torch.Tensor]
+    chars_per_token: float  # of the validation split: turns nats/token into nats/char
     model: GPT
     ddp_model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -331,9 +372,20 @@ class Run:
         return self.args.batch_size * self.config.block_size * self.dist.world
 
 
+def build_tokenizer(args: argparse.Namespace, texts: dict[str, str]) -> Tokenizer:
+    """The tokenizer ``--tokenizer`` (and ``--vocab-size``) ask for; ``texts`` are the splits."""
+    if args.tokenizer == "char":
+        return CharTokenizer(texts["train"] + texts["val"])
+    if args.tokenizer == "bpe":
+        return BPETokenizer.train(texts["train"], args.vocab_size)  # training text only
+    try:
+        return BPETokenizer.load(args.tokenizer)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--tokenizer {args.tokenizer}: {e}") from None
+
+
 def set_up(args: argparse.Namespace) -> Run:
     """Data, device, model, optimizer and batch stream; with ``--resume`` the saved state."""
-    splits, tok = load_shakespeare_splits()
     saved = None
     if args.resume:  # first: the saved arguments decide the model, the seed, the batches...
         if not last_path(args.out).exists():
@@ -341,13 +393,18 @@ def set_up(args: argparse.Namespace) -> Run:
                 f"--resume: no saved run state at {last_path(args.out)} (a run with --out "
                 f"{args.out} writes it there); start the run without --resume"
             )
-        saved = load_checkpoint(last_path(args.out), tokenizer=tok)
+        saved = load_checkpoint(last_path(args.out))
         saved_args = saved.extra.get("train_args")
         if not isinstance(saved_args, dict):
             raise CheckpointError(
                 f"{last_path(args.out)}: extra['train_args'] is missing; it cannot be resumed"
             )
         args = resumed_arguments(args, saved_args)
+    texts = shakespeare_text_splits()
+    # resuming: the tokenizer the run was trained with, as saved (no BPE training again)
+    tok = saved.tokenizer if saved is not None else build_tokenizer(args, texts)
+    splits, _ = load_shakespeare_splits(tokenizer=tok)
+    chars_per_token = len(texts["val"]) / len(splits["val"])
     if args.threads:  # after --resume: the run's own thread count (it sets the summation order)
         torch.set_num_threads(args.threads)
     dist = _Dist(args.device)
@@ -384,6 +441,7 @@ def set_up(args: argparse.Namespace) -> Run:
         config=config,
         tokenizer=tok,
         splits=splits,
+        chars_per_token=chars_per_token,
         model=model,
         ddp_model=ddp_model,
         optimizer=optimizer,
@@ -482,7 +540,8 @@ def evaluate(run: Run, bar=None) -> bool:
         )
         _log(
             f"step {run.step:>6}: train {losses['train']:.4f} val {losses['val']:.4f} "
-            f"({losses['val'] / LN2:.3f} bits/char) best val {run.best_val:.4f} | "
+            f"({losses['val'] / LN2 / run.chars_per_token:.3f} bits/char) "
+            f"best val {run.best_val:.4f} | "
             f"{run.tokens_per_s:,.0f} tokens/s | {elapsed / 60:.1f} min",
             bar,
         )
@@ -556,6 +615,7 @@ def save_state(run: Run, improved: bool) -> None:
                 "train_args": train_args,
                 "world_size": run.dist.world,
                 "tokens_per_step": run.tokens_per_step,
+                "val_chars_per_token": run.chars_per_token,
                 **run.history,
             },
             indent=1,
@@ -631,6 +691,12 @@ def train(args: argparse.Namespace) -> dict:
                 f"threads {torch.get_num_threads()}",
                 flush=True,
             )
+            if args.tokenizer != "char":  # (the character runs' log stays as lesson 07 shows it)
+                print(
+                    f"tokenizer {run.tokenizer!r} from --tokenizer {args.tokenizer}: "
+                    f"{run.chars_per_token:.3f} characters per token on the validation split",
+                    flush=True,
+                )
         bar = None
         if dist.main and not args.no_progress:
             bar = progress(
@@ -670,7 +736,8 @@ def train(args: argparse.Namespace) -> dict:
         if dist.main:
             print(
                 f"done: {run.step} steps, best val {run.best_val:.4f} "
-                f"({run.best_val / LN2:.3f} bits/char); best checkpoint {run.out}, "
+                f"({run.best_val / LN2 / run.chars_per_token:.3f} bits/char); "
+                f"best checkpoint {run.out}, "
                 f"history {history_path(run.out)}",
                 flush=True,
             )

@@ -1,5 +1,7 @@
-"""helpers.checkpoint: the format, atomic saving, loading that names what is wrong."""
+"""helpers.checkpoint: the format, atomic saving, loading that names what is wrong; a checkpoint
+carries its tokenizer, characters or BPE (version 2), and version-1 files still load."""
 
+import math
 import os
 import stat
 from dataclasses import asdict
@@ -7,9 +9,16 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from helpers.bpe import BPETokenizer
 from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomically
-from helpers.data import CharTokenizer, data_path
-from helpers.gpt import GPTConfig
+from helpers.data import (
+    CharTokenizer,
+    bits_per_char,
+    data_path,
+    shakespeare_text_splits,
+    whole_split_loss,
+)
+from helpers.gpt import GPT, GPTConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -79,7 +88,7 @@ def test_missing_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
 
 
-@pytest.mark.parametrize("key", ["config", "chars", "step", "model", "optimizer", "extra"])
+@pytest.mark.parametrize("key", ["config", "tokenizer", "step", "model", "optimizer", "extra"])
 def test_every_missing_key_is_named(tmp_path, model, config, tok, key):
     path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
     payload = torch.load(path, weights_only=True)
@@ -93,7 +102,8 @@ def test_every_missing_key_is_named(tmp_path, model, config, tok, key):
     "key, bad",
     [
         ("config", [1, 2]),
-        ("chars", 65),
+        ("tokenizer", 65),
+        ("tokenizer", "abc"),
         ("step", "7"),
         ("step", -1),
         ("step", True),
@@ -153,7 +163,7 @@ def test_vocabulary_and_config_mismatch(tmp_path, model, config, tok, text):
     # a file whose vocabulary does not match its own config
     payload = torch.load(path, weights_only=True)
     payload["config"]["n_embd"] = 32
-    payload["chars"] = payload["chars"][:-1]
+    payload["tokenizer"]["chars"] = payload["tokenizer"]["chars"][:-1]
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="inconsistent"):
         load_checkpoint(path)
@@ -216,3 +226,90 @@ def test_interrupted_text_write_keeps_the_previous_file(tmp_path, monkeypatch):
         write_atomically(path, '{"evals": [1, 2]}')
     assert path.read_text() == '{"evals": [1]}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
+
+
+# --- the tokenizer inside the checkpoint (lesson 08) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return BPETokenizer.train(shakespeare_text_splits()["train"][:30_000], 300)
+
+
+def test_a_checkpoint_with_a_bpe_tokenizer_round_trips(tmp_path, bpe):
+    config = GPTConfig(vocab_size=bpe.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    model = GPT(config).eval()
+    path = save_checkpoint(tmp_path / "bpe.pt", model, None, 3, config, bpe)
+    raw = torch.load(path, weights_only=True)  # plain values only
+    assert raw["version"] == 2 and raw["tokenizer"]["kind"] == "bpe" and "chars" not in raw
+    ck = load_checkpoint(path, tokenizer=bpe, config=config)
+    assert isinstance(ck.tokenizer, BPETokenizer) and ck.tokenizer == bpe
+    text = "Before we proceed any further, hear me speak."
+    assert ck.tokenizer.decode(ck.tokenizer.encode(text)) == text
+    idx = torch.tensor([bpe.encode(text)])
+    torch.testing.assert_close(ck.model(idx)[0], model(idx)[0])
+    # another tokenizer than the one saved is named
+    with pytest.raises(CheckpointError, match="vocabulary mismatch.*BPETokenizer") as e:
+        load_checkpoint(path, tokenizer=CharTokenizer("abc"))
+    assert "\n" not in str(e.value)
+
+
+def test_a_tokenizer_that_does_not_fit_the_embedding_is_one_line(tmp_path, bpe, model, config, tok):
+    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
+    payload = torch.load(path, weights_only=True)
+    payload["tokenizer"] = bpe.to_dict()  # 300 tokens for an embedding of tok.vocab_size rows
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="vocab_size=.* but its tokenizer has 300 tokens"):
+        load_checkpoint(path)
+    payload["tokenizer"] = {"kind": "bpe", "merges": "nonsense"}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="'tokenizer' entry cannot be used") as e:
+        load_checkpoint(path)
+    assert "\n" not in str(e.value)
+
+
+def test_version_1_files_with_chars_still_load(tmp_path, model, config, tok):
+    path = save_checkpoint(tmp_path / "ck.pt", model, None, 1, config, tok)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1
+    payload["chars"] = payload.pop("tokenizer")["chars"]
+    torch.save(payload, path)
+    assert load_checkpoint(path, tokenizer=tok).tokenizer == tok
+    payload["chars"] = "ba"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="'chars' entry is not a sorted string"):
+        load_checkpoint(path)
+    del payload["chars"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="no 'chars' entry"):
+        load_checkpoint(path)
+    payload["version"] = 3
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="version 3, this code reads versions 1, 2"):
+        load_checkpoint(path)
+
+
+def test_the_shipped_model_scores_2_205_bits_per_char_on_the_whole_validation_text():
+    """Lesson 07's whole-split figure, now computed by helpers.data (any tokenizer)."""
+    ck = load_checkpoint(data_path("gpt_shakespeare.pt"))
+    val = shakespeare_text_splits()["val"]
+    bpc = bits_per_char(ck.model, ck.tokenizer, val, ck.config.block_size)
+    assert round(bpc, 3) == 2.205
+    nats, n = whole_split_loss(ck.model, torch.tensor(ck.tokenizer.encode(val)), 128)
+    assert n == len(val) - 1 and round(nats, 4) == 1.5284
+    assert bpc == pytest.approx(nats / math.log(2), rel=1e-9)
+
+
+def test_bits_per_char_spreads_a_bpe_models_loss_over_its_characters(bpe):
+    """Loss per token x tokens / characters: a BPE model and a character model compare."""
+    config = GPTConfig(vocab_size=bpe.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    model = GPT(config)
+    text = shakespeare_text_splits()["val"][:3000]
+    ids = torch.tensor(bpe.encode(text))
+    nats, n = whole_split_loss(model, ids, 8)
+    assert n == len(ids) - 1
+    n_chars = len(text) - len(bpe.decode(ids[:1].tolist()))
+    expected = nats * n / n_chars / math.log(2)
+    assert bits_per_char(model, bpe, text, 8) == pytest.approx(expected, rel=1e-9)

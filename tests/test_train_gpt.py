@@ -1,5 +1,5 @@
 """helpers.train_gpt: the schedule, exact resume (also after a real Ctrl-C), resume keeps the
-run's own arguments, and torchrun/DDP == one process."""
+run's own arguments, torchrun/DDP == one process, and runs on BPE tokens (lesson 08)."""
 
 import json
 import os
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.bpe import BPETokenizer
 from helpers.checkpoint import load_checkpoint
+from helpers.data import shakespeare_text_splits
 from helpers.gpt import GPT, GPTConfig
 from helpers.train_gpt import history_path, last_path, lr_at, main, parse_args
 
@@ -46,8 +48,8 @@ def test_lr_schedule_warmup_then_cosine():
 def test_model_flags_come_from_the_config_fields():
     args = parse_args([])
     for f in fields(GPTConfig):
-        if f.name == "vocab_size":
-            assert not hasattr(args, "vocab_size")  # the data's tokenizer sets it
+        if f.name == "vocab_size":  # the tokenizer sets it; --vocab-size is for BPE only
+            assert args.vocab_size is None and args.tokenizer == "char"
         else:
             assert getattr(args, f.name) == f.default, f.name
     args = parse_args(["--n-layer", "3", "--no-bias", "--dropout", "0.2"])
@@ -103,6 +105,7 @@ def test_resume_continues_exactly(tmp_path):
         ("--lr-decay-steps", "30", "20"),
         ("--dtype", "bfloat16", "'float32'"),
         ("--no-bias", None, "True"),
+        ("--tokenizer", "bpe", "'char'"),
     ],
 )
 def test_resume_refuses_a_changed_flag_in_one_line(tmp_path, flag, value, saved, capsys):
@@ -190,6 +193,54 @@ def test_history_is_written_atomically(tmp_path, monkeypatch):
         main(TINY + ["--steps", "20", "--eval-interval", "10", "--out", str(out)])
     assert history_path(out).read_text() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- BPE tokens (lesson 08) -------------------------------------------------------------
+
+
+def test_a_bpe_run_resumes_exactly_and_carries_its_tokenizer(tmp_path):
+    """20 steps == 10 + --resume + 10 on BPE tokens; the tokenizer is trained on the training
+    split alone and saved in the checkpoints, so the resumed run does not train it again."""
+    common = TINY + ["--tokenizer", "bpe", "--vocab-size", "300", "--dropout", "0.1",
+                     "--eval-interval", "5"]
+    assert main(common + ["--steps", "20", "--out", str(tmp_path / "a.pt")]) == 0
+    assert main(common + ["--steps", "10", "--lr-decay-steps", "20",
+                          "--out", str(tmp_path / "b.pt")]) == 0
+    assert main(["--steps", "20", "--resume", "--out", str(tmp_path / "b.pt")]) == 0
+    a, b = _weights(last_path(tmp_path / "a.pt")), _weights(last_path(tmp_path / "b.pt"))
+    assert _max_difference(a, b) == 0.0
+    ck = load_checkpoint(tmp_path / "a.pt")
+    assert ck.tokenizer == BPETokenizer.train(shakespeare_text_splits()["train"], 300)
+    assert ck.config.vocab_size == 300 and ck.extra["train_args"]["tokenizer"] == "bpe"
+    history = json.loads(history_path(tmp_path / "a.pt").read_text())
+    assert 1.3 < history["val_chars_per_token"] < 1.5  # 43 merges: 1.37 characters a token
+    with pytest.raises(SystemExit, match="--vocab-size was 300 .* now 400"):
+        main(["--steps", "30", "--resume", "--vocab-size", "400", "--tokenizer", "bpe",
+              "--out", str(tmp_path / "b.pt")])
+
+
+def test_a_saved_tokenizer_file_trains_a_model(tmp_path, capsys):
+    path = BPETokenizer.train(shakespeare_text_splits()["train"][:50_000], 280).save(
+        tmp_path / "t.bpe")
+    out = tmp_path / "f.pt"
+    assert main(TINY + ["--steps", "4", "--eval-interval", "4", "--tokenizer", str(path),
+                        "--out", str(out)]) == 0
+    assert load_checkpoint(out).tokenizer == BPETokenizer.load(path)
+    assert "BPETokenizer(vocab_size=280" in capsys.readouterr().out
+    path.write_text("not a tokenizer\n")
+    with pytest.raises(SystemExit, match=f"--tokenizer {path}: .* not a tokenizer file") as e:
+        main(TINY + ["--steps", "4", "--tokenizer", str(path), "--out", str(out)])
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--vocab-size", "512"], "--vocab-size is for --tokenizer bpe"),
+    (["--tokenizer", "bpe", "--vocab-size", "256"], "--vocab-size must be at least 257"),
+])
+def test_bad_tokenizer_flags_are_rejected(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err
 
 
 # --- a real Ctrl-C at a random moment ------------------------------------------------
