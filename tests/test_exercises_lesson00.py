@@ -4,6 +4,7 @@ from collections import Counter
 
 import graphviz
 import pytest
+from exercise_support import expect, stub
 
 from helpers.data import load_shakespeare
 from helpers.exercises import lesson00 as ex
@@ -11,42 +12,53 @@ from helpers.exercises import lesson00 as ex
 TEXT = load_shakespeare()
 
 
-# ---- Exercise 1: lines and the most common character
+# ---- Exercise 1 (predict): the most common character, predicted then counted
+
+COUNTS = Counter(TEXT)
+SPACE_SHARE = COUNTS[" "] / len(TEXT)
+
 
 def test_1_stub_and_solution():
-    assert ex.check_1(None, None).status == "todo"
-    # the worked solution, as in the notebook
-    n_lines = TEXT.count("\n")
-    most_common_char, how_often = Counter(TEXT).most_common(1)[0]
-    assert ex.check_1(n_lines, most_common_char).ok
+    assert ex.check_1(None, None, None).status == "todo"
+    verdict = ex.check_1(" ", " ", SPACE_SHARE)          # the worked solution
+    assert verdict.ok and "15.2%" in verdict.message
 
 
-@pytest.mark.parametrize("n_lines, char, words", [
-    (len(TEXT.split("\n")), " ", ["one too many"]),               # split leaves an empty piece
-    (40_000, "e", ["'e'", "more often"]),                           # the most common letter
-    (40_000, " e", ["one-character"]),                              # not one character
-    ("40000", " ", ["int"]),                                        # wrong type
-    (len(TEXT), " ", ["n_lines", "expected 40000"]),                # characters, not lines
+@pytest.mark.parametrize("prediction, char, share, words", [
+    # the usual guess: the most common letter; the count says otherwise
+    ("e", " ", SPACE_SHARE,
+     ["you predicted 'e'", "94,611", "169,892", "separates every two words"]),
+    # the prediction made, the counting not done yet
+    ("e", None, None, ["now count"]),
+    # counted letters only
+    (" ", "e", COUNTS["e"] / len(TEXT), ["most_common_char is 'e'", "not only letters"]),
+    # a percentage instead of a fraction
+    (" ", " ", 100 * SPACE_SHARE, ["percentage", "0.1523"]),
+    # divided by the number of distinct characters
+    (" ", " ", COUNTS[" "] / len(set(TEXT)), ["share is 2613.7231, expected 0.1523"]),
+    # the share of the wrong character
+    (" ", " ", COUNTS["e"] / len(TEXT), ["share is 0.0848, expected 0.1523"]),
+    # not one character
+    ("space", " ", SPACE_SHARE, ["one character"]),
+    (" ", " e", SPACE_SHARE, ["one-character"]),
+    (" ", " ", "15%", ["number between 0 and 1"]),
 ])
-def test_1_wrong(n_lines, char, words):
-    verdict = ex.check_1(n_lines, char)
-    assert verdict.status == "wrong"
-    assert all(w in verdict.message for w in words), verdict.message
+def test_1_wrong(prediction, char, share, words):
+    expect(ex.check_1(prediction, char, share), "wrong", *words)
 
 
-# ---- Exercise 2: d = a*b + c in draw_dot's notation
+# ---- Exercise 2 (build): d = a*b + c in draw_dot's notation
 
-def solution_2():
-    g2 = graphviz.Digraph(graph_attr={"rankdir": "TB"}, node_attr={"shape": "record"})
-    g2.node("a", "{ a | data 2.0000 }")
-    g2.node("b", "{ b | data -3.0000 }")
-    g2.node("c", "{ c | data 10.0000 }")
-    g2.node("e", "{ e | data -6.0000 }")
-    g2.node("d", "{ d | data 4.0000 }")
-    g2.node("e_op", "*", shape="ellipse")
-    g2.node("d_op", "+", shape="ellipse")
-    for tail, head in [("a", "e_op"), ("b", "e_op"), ("e_op", "e"),
-                       ("e", "d_op"), ("c", "d_op"), ("d_op", "d")]:
+VALUES = {"a": 2.0, "b": -3.0, "c": 10.0, "e": -6.0, "d": 4.0}
+
+
+def solution_2(values=VALUES, graph=graphviz.Digraph, op_shape="ellipse", edges=None):
+    g2 = graph(graph_attr={"rankdir": "TB"}, node_attr={"shape": "record"})
+    for name, value in values.items():
+        g2.node(name, f"{{ {name} | data {value:.4f} }}")
+    g2.node("e_op", "*", shape=op_shape)
+    g2.node("d_op", "+", shape=op_shape)
+    for tail, head in edges if edges is not None else sorted(ex.EXPECTED_EDGES):
         g2.edge(tail, head)
     return g2
 
@@ -54,66 +66,89 @@ def solution_2():
 def test_2_stub_and_solution():
     assert ex.check_2(None).status == "todo"
     assert ex.check_2(solution_2()).ok
+    plain = graphviz.Digraph()                             # boxes as plain 'box' shapes
+    for name, value in VALUES.items():
+        plain.node(name, f"{name} = {value:g}", shape="box")
+    plain.node("e_op", "*")
+    plain.node("d_op", "+")
+    for tail, head in sorted(ex.EXPECTED_EDGES):
+        plain.edge(tail, head)
+    assert ex.check_2(plain).ok
 
 
-def test_2_wrong():
-    empty = graphviz.Digraph()
-    assert "no edges" in ex.check_2(empty).message
-    backwards = graphviz.Digraph()
-    for tail, head in ex.EXPECTED_EDGES:
-        backwards.edge(head, tail)
-    assert "backwards" in ex.check_2(backwards).message
-    no_c = solution_2()
-    no_c.body = [line for line in no_c.body if "c -> d_op" not in line]
-    verdict = ex.check_2(no_c)
-    assert verdict.status == "wrong"
-    assert "missing edge" in verdict.message and "c -> d_op" in verdict.message
-    swapped_ops = graphviz.Digraph()                     # + where * belongs
-    swapped_ops.node("e_op", "+")
-    swapped_ops.node("d_op", "*")
-    for tail, head in ex.EXPECTED_EDGES:
-        swapped_ops.edge(tail, head)
-    verdict = ex.check_2(swapped_ops)
-    assert verdict.status == "wrong" and "e_op" in verdict.message and "'*'" in verdict.message
-    assert ex.check_2("a -> e").status == "wrong"        # a string, not a graph
+def edges_only():                                          # no value boxes declared at all
+    g = graphviz.Digraph()
+    g.node("e_op", "*")
+    g.node("d_op", "+")
+    for tail, head in sorted(ex.EXPECTED_EDGES):
+        g.edge(tail, head)
+    return g
 
 
-# ---- Exercise 3: the most common pair of neighbouring characters
+def swapped_ops():                                         # + where * belongs
+    g = solution_2()
+    g.body = [line.replace('"*"', "PLUS").replace('"+"', '"*"').replace("PLUS", '"+"')
+              for line in g.body]
+    return g
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: graphviz.Digraph(), ["no edges"]),
+    (lambda: solution_2(graph=graphviz.Graph), ["undirected", "graphviz.Digraph"]),
+    (lambda: solution_2(edges=[(h, t) for t, h in sorted(ex.EXPECTED_EDGES)]), ["backwards"]),
+    (lambda: solution_2(edges=sorted(ex.EXPECTED_EDGES - {("c", "d_op")})),
+     ["missing edge", "c -> d_op"]),
+    (lambda: solution_2(edges=sorted(ex.EXPECTED_EDGES | {("a", "d_op")})),
+     ["unexpected edge", "a -> d_op"]),
+    (edges_only, ["no value box for a"]),
+    (lambda: solution_2(values=dict(VALUES, e=6.0)), ["box of e", "value -6", "6.0000"]),
+    (lambda: solution_2(values=dict(VALUES, d=16.0)), ["box of d", "value 4"]),
+    (lambda: solution_2(op_shape="record"), ["e_op is drawn as a box"]),
+    (swapped_ops, ["e_op", "'*'"]),
+    (lambda: "a -> e_op", ["graphviz.Digraph"]),               # a string, not a graph
+])
+def test_2_wrong(make, words):
+    expect(ex.check_2(make()), "wrong", *words)
+
+
+# ---- Exercise 3 (debug): the most common pair of neighbouring characters
+
+def planted(text):
+    # the attempt cell as the learner finds it (the same code as ex.planted_most_common_pair)
+    pairs = Counter(text[i:i + 2] for i in range(0, len(text) - 1, 2))
+    return pairs.most_common(1)[0]
+
 
 def most_common_pair(text):                              # the worked solution
-    pairs = Counter(a + b for a, b in zip(text, text[1:]))
+    pairs = Counter(text[i:i + 2] for i in range(len(text) - 1))
     return pairs.most_common(1)[0]
 
 
 def test_3_stub_and_solution():
-    def stub(text):
-        raise NotImplementedError
     assert ex.check_3(stub).status == "todo"
+    assert ex.check_3(planted).status == "todo"           # unchanged: not attempted yet
     verdict = ex.check_3(most_common_pair)
     assert verdict.ok and "'e '" in verdict.message
 
 
-def test_3_wrong():
-    def non_overlapping(text):                           # steps by 2: misses half the pairs
-        pairs = Counter(text[i:i + 2] for i in range(0, len(text) - 1, 2))
-        return pairs.most_common(1)[0]
+def two_apart(text):                                     # text[i], text[i + 2]
+    return Counter(a + b for a, b in zip(text, text[2:])).most_common(1)[0]
 
-    def most_common_char(text):
-        return Counter(text).most_common(1)[0]
 
-    def pair_only(text):
-        return most_common_pair(text)[0]
+def still_steps_by_two(text):                            # the end changed, the step kept
+    pairs = Counter(text[i:i + 2] for i in range(0, len(text), 2))
+    return pairs.most_common(1)[0]
 
-    def crashes(text):
-        return text[10 ** 9]
 
-    for wrong, words in [(non_overlapping, ["xababab", "expected ('ab', 3)"]),
-                         (most_common_char, ["expected"]),
-                         (pair_only, ["tuple"]),
-                         (crashes, ["IndexError"])]:
-        verdict = ex.check_3(wrong)
-        assert verdict.status == "wrong", wrong.__name__
-        assert all(w in verdict.message for w in words), verdict.message
+@pytest.mark.parametrize("wrong, words", [
+    (still_steps_by_two, ["xababab", "expected ('ab', 3)", "two characters at a time"]),
+    (two_apart, ["expected ('ab', 3)", "two apart"]),
+    (lambda text: Counter(text).most_common(1)[0], ["single characters"]),
+    (lambda text: most_common_pair(text)[0], ["tuple"]),
+    (lambda text: text[10 ** 9], ["IndexError"]),
+])
+def test_3_wrong(wrong, words):
+    expect(ex.check_3(wrong), "wrong", *words)
 
 
 # ---- the environment check lesson 00 runs (helpers.course.environment_report)

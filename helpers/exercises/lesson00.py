@@ -1,12 +1,15 @@
-"""Checkers for lesson 00's warm-up exercises (plain Python, tiny Shakespeare, graphviz)."""
+"""Checkers for lesson 00's warm-up exercises, one of each thinking kind: predict, then count
+(tiny Shakespeare), build (a graph in lesson 01's notation), debug (a planted bug)."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import lru_cache
 
-from helpers.exercises import Wrong, attempted, checker, expect_equal, run
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, expect_equal, run
+from helpers.exercises.lesson01 import same_code
 
-__all__ = ["check_1", "check_2", "check_3"]
+__all__ = ["check_1", "check_2", "check_3", "planted_most_common_pair"]
 
 
 @lru_cache(maxsize=1)
@@ -15,27 +18,45 @@ def _text() -> str:
     return load_shakespeare()
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 @checker(1)
-def check_1(n_lines, most_common_char):
-    """``n_lines``: the number of lines of tiny Shakespeare (an int); ``most_common_char``:
-    its most frequent character (a one-character str)."""
-    attempted(n_lines, most_common_char)
+def check_1(prediction, most_common_char, share):
+    """``prediction``: the learner's guess (one character), written before counting;
+    ``most_common_char`` and ``share``: the most frequent character of tiny Shakespeare and
+    its fraction of all characters, counted."""
+    attempted(prediction)
+    if not isinstance(prediction, str) or len(prediction) != 1:
+        raise Wrong(f"prediction should be one character (a str of length 1), got {prediction!r}")
+    if most_common_char is None or share is None:
+        raise Wrong("you have a prediction; now count, and store most_common_char and share")
     text = _text()
-    if not isinstance(n_lines, int) or isinstance(n_lines, bool):
-        raise Wrong(f"n_lines should be an int, got {type(n_lines).__name__}")
-    expected_lines = len(text.splitlines())
-    if n_lines == expected_lines + 1:
-        raise Wrong(f"n_lines is {n_lines:,}, one too many: the text ends with a newline, "
-                    "so splitting at '\\n' leaves an empty last piece")
-    expect_equal(n_lines, expected_lines, "n_lines")
+    counts = Counter(text)
+    (best, how_often), = counts.most_common(1)
+    truth = how_often / len(text)
     if not isinstance(most_common_char, str) or len(most_common_char) != 1:
         raise Wrong(f"most_common_char should be a one-character str, got {most_common_char!r}")
-    counts = Counter(text)
-    expected_char, how_often = counts.most_common(1)[0]
-    if most_common_char != expected_char:
+    if most_common_char != best:
         raise Wrong(f"most_common_char is {most_common_char!r} "
-                    f"({counts[most_common_char]:,} times); "
-                    f"another character occurs more often ({how_often:,} times)")
+                    f"({counts[most_common_char]:,} times); another character occurs more often "
+                    f"({how_often:,} times): count every character of text, not only letters")
+    if not _is_number(share):
+        raise Wrong(f"share should be a number between 0 and 1, got {share!r}")
+    if abs(share - 100 * truth) < 0.05:
+        raise Wrong(f"share is {share:.4g}: a percentage; give the fraction, {truth:.4f}")
+    if abs(share - truth) > 5e-4:
+        raise Wrong(f"share is {share:.4f}, expected {truth:.4f}: the count of {best!r} "
+                    f"({how_often:,}) divided by the length of the text ({len(text):,})")
+    if prediction != best:
+        runner_up = counts[prediction]
+        why = (" — the space separates every two words, so it comes about once per word, more "
+               "often than any letter" if best == " " else "")
+        raise Wrong(f"you predicted {prediction!r} ({runner_up:,} times, "
+                    f"{runner_up / len(text):.1%}), the count says {best!r} "
+                    f"({how_often:,} times, {truth:.1%}){why}")
+    return f"{best!r} is {truth:.1%} of the text, as you predicted"
 
 
 # The graph of d = a*b + c in draw_dot's notation: a box per value, an oval per operation.
@@ -60,6 +81,28 @@ def _edges_and_labels(source: str) -> tuple[set, dict]:
     return edges, labels
 
 
+EXPECTED_VALUES = {"a": 2.0, "b": -3.0, "c": 10.0, "e": -6.0, "d": 4.0}
+BOX_SHAPES = {"record", "Mrecord", "box", "rect", "rectangle", "square"}
+
+
+def _attributes(text: str) -> dict:
+    """The ``key=value`` attributes of one graphviz source line."""
+    return {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|[^\s\]]+)', text)}
+
+
+def _nodes(source: str) -> tuple[dict, dict]:
+    """(the default node attributes, each declared node's attributes) from a graphviz source."""
+    default, nodes = {}, {}
+    for line in source.splitlines():
+        line = line.strip()
+        if line.startswith("node ["):
+            default.update(_attributes(line))
+        elif "[" in line and "->" not in line and "--" not in line and \
+                not line.startswith(("graph [", "edge [")):
+            nodes[line.split("[", 1)[0].strip().strip('"')] = _attributes(line.split("[", 1)[1])
+    return default, nodes
+
+
 @checker(2)
 def check_2(g2):
     """``g2``: a graphviz.Digraph of d = a*b + c in draw_dot's notation."""
@@ -67,6 +110,9 @@ def check_2(g2):
     source = getattr(g2, "source", None)
     if not isinstance(source, str):
         raise Wrong(f"g2 should be a graphviz.Digraph, got {type(g2).__name__}")
+    if source.lstrip().startswith(("graph", "strict graph")):
+        raise Wrong("g2 is an undirected graphviz.Graph: its edges (a -- e_op) have no direction; "
+                    "use graphviz.Digraph, so that the arrows run from the inputs to the result")
     edges, labels = _edges_and_labels(source)
     if not edges:
         raise Wrong("g2 has no edges yet: add them with g2.edge(tail, head)")
@@ -79,15 +125,44 @@ def check_2(g2):
         raise Wrong("missing edge(s): " + ", ".join(f"{t} -> {h}" for t, h in sorted(missing)))
     if extra:
         raise Wrong("unexpected edge(s): " + ", ".join(f"{t} -> {h}" for t, h in sorted(extra)))
+    default, nodes = _nodes(source)
+    for name, value in EXPECTED_VALUES.items():
+        if name not in nodes or "label" not in nodes[name]:
+            raise Wrong(f"no value box for {name}: declare it with g2.node({name!r}, label) "
+                        f"showing its name and value, e.g. '{{ {name} | data {value:.4f} }}'")
+        label = nodes[name]["label"]
+        if name not in re.findall(r"[A-Za-z_]\w*", label):
+            raise Wrong(f"the box of {name} should show its name, {name!r}; its label is {label!r}")
+        numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", label)]
+        if value not in numbers:
+            raise Wrong(f"the box of {name} should show its value {value:g}; its label is "
+                        f"{label!r} (e = a*b = 2*(-3) = -6, d = e + c = 4)")
+        shape = nodes[name].get("shape", default.get("shape", "ellipse"))
+        if shape not in BOX_SHAPES:
+            raise Wrong(f"{name} is drawn as shape={shape!r}: values are boxes "
+                        "(shape='record' or 'box'), operations ovals")
     for op, symbol in EXPECTED_OPS.items():
         if labels.get(op) != symbol:
             raise Wrong(f"node {op} should be labelled {symbol!r} (the operation), "
                         f"got {labels.get(op, 'no label')!r}")
+        shape = nodes.get(op, {}).get("shape", default.get("shape", "ellipse"))
+        if shape in BOX_SHAPES:
+            raise Wrong(f"{op} is drawn as a box (shape={shape!r}): operations are ovals, "
+                        "g2.node(name, symbol, shape='ellipse')")
+
+
+def planted_most_common_pair(text):
+    # Counts the pairs of neighbouring characters, but one line has a bug.
+    pairs = Counter(text[i:i + 2] for i in range(0, len(text) - 1, 2))
+    return pairs.most_common(1)[0]
 
 
 @checker(3)
 def check_3(most_common_pair):
-    """``most_common_pair(text)`` -> (pair, count): the most frequent two consecutive characters."""
+    """``most_common_pair(text)`` -> (pair, count): the most frequent two consecutive characters
+    (the attempt cell holds :func:`planted_most_common_pair`: unchanged, it is "not attempted")."""
+    if same_code(most_common_pair, planted_most_common_pair):
+        raise NotAttempted
     cases = ["xababab", "aaaa", "abcabcab"]          # each with one clear winner
     for case in cases:
         got = run(most_common_pair, case)
@@ -97,10 +172,29 @@ def check_3(most_common_pair):
         pairs = Counter(a + b for a, b in zip(case, case[1:]))
         pair, count = pairs.most_common(1)[0]
         if got != (pair, count):
-            raise Wrong(f"most_common_pair({case!r}) is {got!r}, expected {(pair, count)!r} "
-                        "(count every pair of neighbours, overlapping: 'aaaa' has 3 pairs 'aa')")
+            raise Wrong(f"most_common_pair({case!r}) is {got!r}, expected {(pair, count)!r}"
+                        + _why_pairs(case, got))
     text = _text()
     got = run(most_common_pair, text)
     pair, count = Counter(a + b for a, b in zip(text, text[1:])).most_common(1)[0]
     expect_equal(got, (pair, count), "most_common_pair(text)")
     return f"{pair!r} occurs {count:,} times"
+
+
+def _why_pairs(case: str, got) -> str:
+    """The likely slip behind a wrong (pair, count) on a short string."""
+    def top(pieces):
+        return Counter(pieces).most_common(1)[0]
+    slips = [
+        (top(case[i:i + 2] for i in range(0, len(case) - 1, 2)),
+         "it steps two characters at a time, so it misses every other pair: neighbouring pairs "
+         "overlap ('aaaa' holds 'aa' three times)"),
+        (top(a + b for a, b in zip(case, case[2:])),
+         "those are characters two apart (text[i], text[i + 2]); neighbours are text[i] and "
+         "text[i + 1]"),
+        (top(case), "that counts single characters, not pairs"),
+    ]
+    for result, why in slips:
+        if got == result:
+            return f": {why}"
+    return " (count every pair of neighbours, overlapping: 'aaaa' holds 'aa' three times)"
