@@ -259,3 +259,41 @@ def test_5_rejects_the_exponent_i_over_d():
 def test_5_wrong_shape_or_type_is_a_verdict():
     expect(ex.check_5(lambda T, d: sinusoidal_positions(T, d).T), "wrong", "shape")
     expect(ex.check_5(lambda T, d: np.zeros((T, d))), "wrong", "tensor")
+
+
+# --- issue 19: the debug version of exercise 1, and exercise 4's feedback -------
+
+def test_1_the_planted_function_is_wrong_and_names_both_bugs():
+    expect(ex.check_1(ex.buggy_causal_average), "wrong", "both bugs")
+
+
+def test_1_rejects_fixing_only_the_mask():
+    def columns(x):
+        T = x.shape[1]
+        weights = torch.tril(torch.ones(T, T))
+        return weights / weights.sum(dim=0, keepdim=True) @ x
+    expect(ex.check_1(columns), "wrong", "column", "dim=1")
+
+
+def test_1_rejects_fixing_only_the_normalisation():
+    def leak(x):
+        T = x.shape[1]
+        weights = torch.tril(torch.ones(T, T), diagonal=1)
+        return weights / weights.sum(dim=1, keepdim=True) @ x
+    expect(ex.check_1(leak), "wrong", "diagonal=1", "future")
+
+
+def _split_without_transpose(back):
+    def batched(x, c_attn, proj, num_heads):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, num_heads, T, C // num_heads) for t in c_attn(x).split(C, dim=2))
+        out, _ = scaled_dot_product_attention(q, k, v, mask=causal_mask(T))
+        return proj((out.transpose(1, 2) if back else out).reshape(B, T, C))
+    return batched
+
+
+def test_4_a_split_without_transpose_is_not_told_to_fix_the_mask():
+    for back in (True, False):
+        verdict = ex.check_4(_split_without_transpose(back))
+        expect(verdict, "wrong", "(B, T, heads, head_size)", "the mask is fine")
+        assert "mask (or zero)" not in verdict.message

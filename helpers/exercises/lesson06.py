@@ -1,6 +1,7 @@
 """Checkers for the exercises of lesson 06 (self-attention).
 
-1. ``causal_average(x)``: the average of the past as one matrix multiply.
+1. ``causal_average(x)``: debug :func:`buggy_causal_average`, the average of the past as one
+   matrix multiply with two planted bugs.
 2. ``attention_head(x, W_q, W_k, W_v)``: one causal head by hand.
 3. ``padding_mask(lengths, Tk)``: hide the padding of a batch of sequences.
 4. ``batched_attention(x, c_attn, proj, num_heads)``: all heads in one matrix multiply.
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 
 from . import Wrong, checker, expect_close, expect_shape, expect_true, run
 
-__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5"]
+__all__ = ["buggy_causal_average", "check_1", "check_2", "check_3", "check_4", "check_5"]
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
@@ -36,7 +37,8 @@ def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4))
 
 
-def _expect_causal(fn, x: torch.Tensor, name: str) -> None:
+def _expect_causal(fn, x: torch.Tensor, name: str,
+                   fix: str = "mask (or zero) the weights above the diagonal") -> None:
     """Changing the last token must leave every earlier position's output unchanged."""
     changed = x.clone()
     changed[:, -1] = _randn(x.shape[0], x.shape[2], seed=99)
@@ -44,10 +46,23 @@ def _expect_causal(fn, x: torch.Tensor, name: str) -> None:
     after = _tensor(run(fn, changed), f"{name}'s result")
     if not _close(before[:, :-1], after[:, :-1], atol=1e-6):
         raise Wrong(f"{name} lets a position see the future: changing the last token changed the "
-                    "outputs at earlier positions; mask (or zero) the weights above the diagonal")
+                    f"outputs at earlier positions; {fix}")
 
 
 # --- 1. the average of the past ---------------------------------------------
+
+def buggy_causal_average(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1's function with two planted bugs: x (B, T, C) -> (B, T, C)."""
+    T = x.shape[1]
+    weights = torch.tril(torch.ones(T, T), diagonal=1)
+    weights = weights / weights.sum(dim=0, keepdim=True)
+    return weights @ x
+
+
+def _weighted(x: torch.Tensor, diagonal: int, dim: int) -> torch.Tensor:
+    T = x.shape[1]
+    weights = torch.tril(torch.ones(T, T, dtype=x.dtype), diagonal=diagonal)
+    return weights / weights.sum(dim=dim, keepdim=True) @ x
 
 def _causal_average_reference(x: torch.Tensor) -> torch.Tensor:
     T = x.shape[1]
@@ -65,6 +80,18 @@ def check_1(causal_average):
         expected = _causal_average_reference(x)
         if _close(got, expected):
             continue
+        if T > 1 and _close(got, _weighted(x, 1, 0)):
+            raise Wrong("this is still the buggy function: both bugs are in it (which entries "
+                        "does tril keep, and which way does each row get normalised?)")
+        if T > 1 and _close(got, _weighted(x, 0, 0)):
+            raise Wrong("the future is masked now, but the weights are normalised down each "
+                        "column (sum over dim=0): row t must sum to 1, so divide by the row "
+                        f"sums (dim=1); e.g. your row 0 is {got[0, 0, 0].item():.4f}, the mean "
+                        f"of row 0 alone is {expected[0, 0, 0].item():.4f}")
+        if T > 1 and _close(got, _weighted(x, 1, 1)):
+            raise Wrong("the rows are normalised now, but tril(..., diagonal=1) keeps one entry "
+                        "above the diagonal: position t averages in token t + 1, the future; "
+                        "the default diagonal=0 keeps positions 0..t")
         if _close(got, x.cumsum(dim=1)):
             raise Wrong("you return the running sums, not the averages: divide row t of the "
                         "weights by t + 1 (normalise each row to sum to 1)")
@@ -218,9 +245,20 @@ def check_4(batched_attention):
             no_transpose = mha.proj(out.reshape(B, T, n_embd))
             unmasked = F.scaled_dot_product_attention(q, k, v)
             unmasked = mha.proj(unmasked.transpose(1, 2).reshape(B, T, n_embd))
+            # q, k, v viewed straight as (B, heads, T, head_size): rows mix several tokens
+            q2, k2, v2 = (t.reshape(B, num_heads, T, hs)
+                          for t in c_attn(x).split(n_embd, dim=2))
+            out2 = F.scaled_dot_product_attention(q2, k2, v2, is_causal=True)
+            split_no_transpose = (mha.proj(out2.reshape(B, T, n_embd)),
+                                  mha.proj(out2.transpose(1, 2).reshape(B, T, n_embd)))
         if _close(got, no_transpose):
             raise Wrong("the heads' outputs are reshaped from (B, heads, T, head_size) without "
                         "transposing back: use out.transpose(1, 2) before reshape(B, T, C)")
+        if any(_close(got, candidate) for candidate in split_no_transpose):
+            raise Wrong("q, k and v are reshaped straight from (B, T, C) to (B, heads, T, "
+                        "head_size), which cuts the sequence into pieces so that a 'position' "
+                        "row mixes numbers of several tokens (the mask is fine); view them as "
+                        "(B, T, heads, head_size) first, then transpose(1, 2)")
         if _close(got, unmasked):
             raise Wrong("there is no causal mask: each position sees the future")
         # default arguments bind this case's weights (a closure would see the loop's latest)
@@ -228,7 +266,10 @@ def check_4(batched_attention):
             return batched_attention(z, c_attn, proj, num_heads)
 
         with torch.no_grad():
-            _expect_causal(on_input, x, "batched_attention")
+            _expect_causal(on_input, x, "batched_attention",
+                           "check that every reshape keeps each token's numbers in its own "
+                           "row (view as (B, T, heads, head_size), then transpose), and that "
+                           "the mask hides the keys after each query")
         expect_close(got, expected, f"batched_attention's output ({case}), compared with the heads "
                      "in a loop,", atol=1e-5)
     return "one batched matrix multiply == the heads in a loop"
