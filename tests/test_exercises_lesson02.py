@@ -1,13 +1,14 @@
 """Lesson 02's exercise checkers: the stub is "todo", the worked solution "correct",
 plausible wrong answers (a hinge-trained model where the logistic loss was asked, among
 others) "wrong" with a message that says what is wrong."""
+import math
 import random
 
 import pytest
 from exercise_support import stub
 
 from helpers.data import make_moons
-from helpers.engine import vsum
+from helpers.engine import Value, vsum
 from helpers.exercises import lesson02 as ex
 from helpers.nn import MLP
 
@@ -81,12 +82,29 @@ def test_2_wrong():
     def half_step(loss_value, p, eps=1e-6):         # divides by eps, not 2 eps
         return 2 * numerical_derivative(loss_value, p, eps)
 
-    for wrong, words in [(forward_difference, "the derivative for parameter"),
+    for wrong, words in [(forward_difference, "forward"),
                          (no_restore, "changed the parameter"),
-                         (half_step, "expected"),
+                         (half_step, "twice too large"),
                          (lambda loss_value, p, eps=1e-6: [0.0], "a float")]:
         verdict = ex.check_2(wrong)
         assert verdict.status == "wrong" and words in verdict.message, verdict
+
+
+def test_2_forward_difference_with_a_tiny_eps_shows_the_difference():
+    """Issue 19: eps = 1e-8 used to get 'got -0.708862, expected -0.708862'."""
+    def forward_tiny(loss_value, p, eps=1e-8):
+        original = p.data
+        base = loss_value()
+        p.data = original + eps
+        up = loss_value()
+        p.data = original
+        return (up - base) / eps
+
+    verdict = ex.check_2(forward_tiny)
+    assert verdict.status == "wrong" and "relative error" in verdict.message, verdict
+    got, expected = (float(w) for w in verdict.message.split(" is ")[1].replace(
+        ", backprop says", "").split(" (")[0].split())
+    assert got != expected and f"{got:.6g}" == f"{expected:.6g}"   # 6 digits would hide it
 
 
 # ---- Exercise 3: the logistic loss
@@ -96,9 +114,14 @@ def logistic_loss(scores, labels):                 # the worked solution
     return vsum(losses) / len(losses)
 
 
+def logistic_grad(s, y):                           # the worked solution
+    return -y / (1 + math.exp(y * s))
+
+
 def test_3_stub_and_solution():
-    assert ex.check_3(stub).status == "todo"
-    assert ex.check_3(logistic_loss).ok
+    assert ex.check_3(stub, stub).status == "todo"
+    assert ex.check_3(logistic_loss, stub).status == "todo"
+    assert ex.check_3(logistic_loss, logistic_grad).ok
 
 
 def test_3_wrong():
@@ -116,28 +139,55 @@ def test_3_wrong():
 
     for wrong, words in [(summed, "the sum; expected the mean"), (sign_error, "expected"),
                          (hinge, "expected"), (a_float, "should return a Value")]:
-        verdict = ex.check_3(wrong)
+        verdict = ex.check_3(wrong, logistic_grad)
         assert verdict.status == "wrong" and words in verdict.message, verdict
 
 
-# ---- Exercise 4: a model trained with the logistic loss, judged on held-out points
+def test_3_wrong_derivatives():
+    def sign_flipped(s, y):
+        return y / (1 + math.exp(y * s))
+
+    def no_chain_factor(s, y):
+        return -1 / (1 + math.exp(y * s))
+
+    def wrong_exponent(s, y):
+        return -y / (1 + math.exp(-y * s))
+
+    def forgot_the_log(s, y):
+        return -y * math.exp(-y * s)
+
+    def by_autograd(s, y):
+        from helpers.engine import Value
+        v = Value(s)
+        (1 + (-y * v).exp()).log().backward()
+        return Value(v.grad)
+
+    for wrong, words in [(sign_flipped, "sign is flipped"), (no_chain_factor, "factor y"),
+                         (wrong_exponent, "sigmoid(-y s)"), (forgot_the_log, "ln(u) is 1/u"),
+                         (by_autograd, "not a Value")]:
+        verdict = ex.check_3(logistic_loss, wrong)
+        assert verdict.status == "wrong" and words in verdict.message, (wrong, verdict)
+
+
+# ---- Exercise 4: a model trained with the logistic loss, by the recipe
 
 X, y01 = make_moons(n_samples=100, noise=0.1, seed=0)
 X_list, y_list = X.tolist(), (2.0 * y01 - 1.0).tolist()
 ALPHA = 1e-4
 
 
-def train(data_loss, steps=40):
+def train(data_loss, steps=40, alpha=ALPHA, constant_lr=None, seed=1337):
     """The lesson's recipe: seed 1337, MLP(2, [16, 16, 1]), L2, decaying learning rate."""
-    random.seed(1337)
+    random.seed(seed)
     model = MLP(2, [16, 16, 1])
     for k in range(steps):
         scores = [model(x) for x in X_list]
-        loss = data_loss(scores, y_list) + ALPHA * vsum(p * p for p in model.parameters())
+        loss = data_loss(scores, y_list) + alpha * vsum(p * p for p in model.parameters())
         model.zero_grad()
         loss.backward()
+        lr = constant_lr if constant_lr is not None else 1.0 - 0.9 * k / 100
         for p in model.parameters():
-            p.data -= (1.0 - 0.9 * k / 100) * p.grad
+            p.data -= lr * p.grad
     return model
 
 
@@ -145,24 +195,96 @@ def hinge_loss(scores, labels):
     return vsum((1 - y * s).relu() for s, y in zip(scores, labels)) / len(scores)
 
 
-@pytest.fixture(scope="module")
-def models():
-    return {"logistic": train(logistic_loss), "hinge 40": train(hinge_loss),
-            "hinge 100": train(hinge_loss, steps=100)}
-
-
-def test_4_stub_and_solution(models):
+def test_4_stub_and_solution():
     assert ex.check_4(None).status == "todo"
-    verdict = ex.check_4(models["logistic"])
-    assert verdict.ok and "held-out logistic loss 0.12" in verdict.message
+    verdict = ex.check_4(train(logistic_loss))
+    assert verdict.ok and "held-out logistic loss 0.12" in verdict.message, verdict
 
 
-def test_4_rejects_hinge_trained_and_untrained_models(models):
-    for name in ("hinge 40", "hinge 100"):          # the lesson's own model is "hinge 100"
-        verdict = ex.check_4(models[name])
-        assert verdict.status == "wrong" and "trained with" in verdict.message, (name, verdict)
-    random.seed(1337)
-    verdict = ex.check_4(MLP(2, [16, 16, 1]))       # never trained
-    assert verdict.status == "wrong" and "logistic loss" in verdict.message
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(alpha=0.0), "without the L2 penalty"),                 # issue 19
+    (dict(constant_lr=1.0), "constant learning rate"),           # issue 19
+    (dict(steps=100), "100 steps"),                              # issue 19
+    (dict(data_loss=hinge_loss), "hinge loss"),
+    (dict(steps=0), "not trained"),
+    (dict(seed=0), "check the seed"),
+    (dict(constant_lr=0.5), "relative distance"),
+])
+def test_4_rejects_a_model_trained_off_the_recipe(kwargs, words):
+    kwargs.setdefault("data_loss", logistic_loss)
+    verdict = ex.check_4(train(**kwargs))
+    assert verdict.status == "wrong" and words in verdict.message, (kwargs, verdict)
+
+
+def test_4_rejects_other_objects():
     assert ex.check_4(MLP(2, [4, 1])).status == "wrong"          # another shape
     assert "should be an MLP" in ex.check_4(logistic_loss).message
+
+
+# ---- Exercise 5 (debug): the planted training step
+
+def train_step(model, X, Y, lr):                   # the worked solution
+    scores = [model(x) for x in X]
+    data_loss = vsum((1 - y * s).relu() for s, y in zip(scores, Y)) / len(scores)
+    loss = data_loss + ALPHA * vsum(p * p for p in model.parameters())
+    loss.backward()
+    for param in model.parameters():
+        param.data -= lr * param.grad
+    model.zero_grad()
+    return loss.data
+
+
+def test_5_planted_is_todo_and_solution_correct():
+    assert ex.check_5(ex.planted_train_step).status == "todo"
+    assert ex.check_5(stub).status == "todo"
+    assert ex.check_5(train_step).ok
+
+
+def test_5_wrong():
+    def only_sign_fixed(model, X, Y, lr):
+        scores = [model(x) for x in X]
+        loss = vsum((1 - s).relu() for s in scores) / len(scores)
+        loss = loss + ALPHA * vsum(p * p for p in model.parameters())
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        model.zero_grad()
+        return loss.data
+
+    def only_margin_fixed(model, X, Y, lr):
+        scores = [model(x) for x in X]
+        loss = vsum((1 - y * s).relu() for s, y in zip(scores, Y)) / len(scores)
+        loss = loss + ALPHA * vsum(p * p for p in model.parameters())
+        loss.backward()
+        for p in model.parameters():
+            p.data += lr * p.grad
+        model.zero_grad()
+        return loss.data
+
+    def no_zero_grad(model, X, Y, lr):
+        scores = [model(x) for x in X]
+        loss = vsum((1 - y * s).relu() for s, y in zip(scores, Y)) / len(scores)
+        loss = loss + ALPHA * vsum(p * p for p in model.parameters())
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        return loss.data
+
+    def no_penalty(model, X, Y, lr):
+        scores = [model(x) for x in X]
+        loss = vsum((1 - y * s).relu() for s, y in zip(scores, Y)) / len(scores)
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        model.zero_grad()
+        return loss.data
+
+    def returns_value(model, X, Y, lr):
+        train_step(model, X, Y, lr)
+        return Value(0.0)
+
+    for wrong, words in [(only_sign_fixed, "y * s, not s"), (only_margin_fixed, "uphill"),
+                         (no_zero_grad, "never reset"), (no_penalty, "L2 penalty"),
+                         (returns_value, "as a float")]:
+        verdict = ex.check_5(wrong)
+        assert verdict.status == "wrong" and words in verdict.message, (wrong, verdict)
