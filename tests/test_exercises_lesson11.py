@@ -107,42 +107,98 @@ def test_3_rejects_counts_transposed_table_and_shape():
     expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
 
 
-# --- 4. converged elbow runs ----------------------------------------------------------
+# --- 4. Lloyd's loop with the empty-cluster re-seed ----------------------------------------
 
-def elbow_runs(X, ks, seed):  # the solution
-    runs = []
-    for k in ks:
-        result = kmeans(X, k, max_iters=300, generator=torch.Generator().manual_seed(seed))
-        assert result.converged, f"k = {k} did not converge in 300 steps"
-        runs.append(result)
-    return runs
+def _d2(X, C):
+    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
 
 
-def test_4_solution_is_correct():
-    expect(ex.check_4(elbow_runs), "correct")
+def lloyd_safe(X, init, max_iters=100):  # the solution
+    centres = init.clone()
+    dist, labels = _d2(X, centres).min(dim=1)
+    for _ in range(max_iters):
+        counts = torch.bincount(labels, minlength=len(centres))
+        centres = torch.stack([X[labels == j].mean(0) if counts[j] else centres[j]
+                               for j in range(len(centres))])
+        served = dist.clone()
+        for j in torch.nonzero(counts == 0).flatten().tolist():
+            worst = int(served.argmax())
+            centres[j], served[worst] = X[worst], float("-inf")
+        dist, new_labels = _d2(X, centres).min(dim=1)
+        unchanged = torch.equal(new_labels, labels)
+        labels = new_labels
+        if unchanged:
+            break
+    return centres, labels
 
 
-def test_4_rejects_unconverged_runs():
-    def one_step(X, ks, seed):
-        g = torch.Generator().manual_seed(seed)
-        return [kmeans(X, k, init="random", max_iters=1, generator=g) for k in ks]
-    expect(ex.check_4(one_step), "wrong", "not converged")
+def _variant_lloyd(X, init, max_iters=100, reseed="worst", stale=False, converge=True,
+                   in_place=False):
+    centres = init if in_place else init.clone()
+    dist, labels = _d2(X, centres).min(dim=1)
+    old = labels
+    for _ in range(max_iters if converge else 1):
+        counts = torch.bincount(labels, minlength=len(centres))
+        new = torch.stack([X[labels == j].mean(0) for j in range(len(centres))])  # NaN if empty
+        served = dist.clone()
+        for j in torch.nonzero(counts == 0).flatten().tolist():
+            if reseed == "worst":
+                i = int(served.argmax())
+            elif reseed == "first":
+                i = 0
+            elif reseed == "same":                                   # every empty one: one point
+                i = int(dist.argmax())
+            else:
+                continue                                             # no re-seed: NaN stays
+            new[j], served[i] = X[i], float("-inf")
+        centres[:] = new
+        dist, new_labels = _d2(X, centres).min(dim=1)
+        old = labels
+        if torch.equal(new_labels, labels):
+            break
+        labels = new_labels
+    return centres, (old if stale else new_labels)
 
 
-def test_4_rejects_wrong_ks_inertias_and_bad_inertia():
-    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, ks[:-1], seed)), "wrong", "runs")
-    expect(ex.check_4(lambda X, ks, seed: elbow_runs(X, [k + 1 for k in ks], seed)), "wrong",
-            "shape")
-    expect(ex.check_4(lambda X, ks, seed: [r.inertia for r in elbow_runs(X, ks, seed)]),
-            "wrong", ".centers")
+def test_4_solution_and_helpers_are_correct():
+    expect(ex.check_4(lloyd_safe), "correct")
+    expect(ex.check_4(lambda X, init, max_iters=100: (
+        lambda r: (r.centers, r.labels))(kmeans(X, len(init), init=init, max_iters=max_iters))),
+        "correct")
 
-    def halved(X, ks, seed):
-        runs = elbow_runs(X, ks, seed)
-        for r in runs:
-            r.inertia /= 2
-        return runs
-    expect(ex.check_4(halved), "wrong", "inertia")
-    expect(ex.check_4(lambda X, ks, seed: 3.0), "wrong", "list")
+
+def test_4_rejects_the_naive_loop_that_produces_nan():
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    reseed=None)),
+           "wrong", "NaN", "re-seed")
+
+
+def test_4_rejects_another_reseed_point_and_one_point_for_two_empty_clusters():
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    reseed="first")),
+           "wrong", "largest squared distance")
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    reseed="same")),
+           "wrong")
+
+
+def test_4_rejects_ignoring_max_iters_stale_labels_one_step_and_in_place():
+    expect(ex.check_4(lambda X, init, max_iters=100: lloyd_safe(X, init, 100)), "wrong",
+           "max_iters")
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    stale=True)),
+           "wrong", "assignment to the final centres")
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    converge=False)),
+           "wrong", "until no assignment changes")
+    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
+                                                                    in_place=True)),
+           "wrong", "in place")
+    expect(ex.check_4(lambda X, init, max_iters=100: lloyd_safe(X, init)[0]), "wrong",
+           "two tensors")
+    expect(ex.check_4(lambda X, init, max_iters=100: (lloyd_safe(X, init, max_iters)[0],
+                                                      lloyd_safe(X, init, max_iters)[1].float())),
+           "wrong", "integer")
 
 
 # --- 5. mini-batch k-means step ------------------------------------------------------------
@@ -186,3 +242,49 @@ def test_5_rejects_jumps_stale_counts_and_missing_counts():
             "not updated")
     expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
     expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
+
+
+# --- 6. predict, then measure: rescaled bands -------------------------------------------
+
+def _bands():
+    g = torch.Generator().manual_seed(1)
+    bands = torch.randn(400, 2, generator=g) * torch.tensor([6.0, 0.6])
+    bands[:200, 1] += 2.0
+    bands[200:, 1] -= 2.0
+    return bands, torch.arange(2).repeat_interleave(200)
+
+
+def _fit(data):
+    return kmeans(data, 2, n_init=5, generator=torch.Generator().manual_seed(0))
+
+
+def test_6_right_prediction_and_measurement_is_correct():
+    bands, truth = _bands()
+    rescaled = bands / torch.tensor([10.0, 1.0])
+    expect(ex.check_6(True, bands, rescaled, _fit(rescaled), truth), "correct", "ARI 1.000")
+
+
+def test_6_not_attempted_until_all_three_are_given():
+    bands, truth = _bands()
+    expect(ex.check_6(..., bands, ..., ..., truth), "todo")
+    expect(ex.check_6(True, bands, ..., ..., truth), "todo")
+
+
+def test_6_rejects_a_wrong_prediction_with_the_measured_ari():
+    bands, truth = _bands()
+    rescaled = bands / torch.tensor([10.0, 1.0])
+    expect(ex.check_6(False, bands, rescaled, _fit(rescaled), truth), "wrong", "ARI 1.000")
+    expect(ex.check_6("yes", bands, rescaled, _fit(rescaled), truth), "wrong", "True or False")
+
+
+def test_6_rejects_the_wrong_axis_the_original_data_and_in_place_changes():
+    bands, truth = _bands()
+    wrong_axis = bands / torch.tensor([1.0, 10.0])
+    expect(ex.check_6(False, bands, wrong_axis, _fit(wrong_axis), truth), "wrong", "x2")
+    expect(ex.check_6(False, bands, bands.clone(), _fit(bands), truth), "wrong", "equals bands")
+    rescaled = bands / torch.tensor([10.0, 1.0])
+    expect(ex.check_6(True, bands, rescaled, _fit(bands), truth), "wrong", "not on rescaled")
+    in_place = bands.clone()
+    in_place[:, 0] /= 10
+    expect(ex.check_6(True, in_place, in_place, _fit(in_place), truth), "wrong", "in place")
+    expect(ex.check_6(True, bands, rescaled, _fit(rescaled).labels, truth), "wrong", "kmeans")

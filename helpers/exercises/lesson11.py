@@ -5,21 +5,24 @@
    of each point to be the next centre.
 3. ``cluster_names(cluster_labels, true_labels, k)``: name each cluster after its
    majority class, to classify with a clustering.
-4. ``elbow_runs(X, ks, seed)``: one converged k-means run per k, for an elbow plot.
+4. ``lloyd_safe(X, init, max_iters)``: Lloyd's loop with the empty-cluster re-seed, built
+   from scratch and run from starts that force empty clusters.
 5. ``minibatch_step(centres, counts, batch)``: one step of mini-batch k-means.
+6. ``prediction``, ``rescaled``, ``found``: predict, then measure whether rescaling the
+   stretched bands lets k-means find them.
 
 Every reference is computed here from the definition, never from the learner's other
-code; the usual mistakes (argmax for argmin, plain distances, the first centre only,
-unconverged runs...) are recognised and named.
+code; the usual mistakes (argmax for argmin, plain distances, the first centre only, a
+NaN centre from an empty cluster, another re-seed point...) are recognised and named.
 """
 from __future__ import annotations
 
 import torch
 
-from ..kmeans import assign, make_blobs, pairwise_sq_distances, update_centers
-from . import Wrong, checker, expect_shape, run
+from ..kmeans import adjusted_rand_index, assign, kmeans, make_blobs, pairwise_sq_distances
+from . import Wrong, attempted, checker, expect_shape, run
 
-__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5"]
+__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "check_6"]
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -129,39 +132,99 @@ def check_3(cluster_names):
                     f"{int(expected[j])} (its counts per label: {table[j].tolist()})")
 
 
-# --- 4. converged runs for the elbow ----------------------------------------------------
+# --- 4. Lloyd's loop with the empty-cluster re-seed -----------------------------------------
+
+def _lesson_rule(X, labels, k):
+    """The lesson's cell: means, then each empty cluster re-seeded at the point farthest from
+    its own NEW centre (helpers.kmeans measures from the centre it was assigned to)."""
+    counts = torch.bincount(labels, minlength=k)
+    sums = torch.zeros(k, X.shape[1], dtype=X.dtype).index_add_(0, labels, X)
+    centres = sums / counts.clamp_min(1).unsqueeze(1)
+    worst = ((X - centres[labels]) ** 2).sum(1)
+    for j in (counts == 0).nonzero().flatten().tolist():
+        i = int(worst.argmax())
+        centres[j], worst[i] = X[i], -1.0
+    return centres
+
+
+def _lloyd_references(X, init, max_iters):
+    """(centres, labels) of helpers.kmeans and of the lesson's re-seed rule, from ``init``."""
+    ref = kmeans(X, len(init), init=init, max_iters=max_iters)
+    refs = [(ref.centers, ref.labels)]
+    labels = assign(X, init)[0]
+    for _ in range(max_iters):
+        centres = _lesson_rule(X, labels, len(init))
+        new_labels = assign(X, centres)[0]
+        if torch.equal(new_labels, labels):
+            break
+        labels = new_labels
+    refs.append((centres, new_labels))
+    return refs
+
+
+def _lloyd_starts():
+    X = _points(7)                                            # 120 points in 4 blobs
+    a, b, c = X[3].tolist(), X[40].tolist(), X[70].tolist()
+    return X, [
+        ("a centre far from all data", torch.tensor([a, b, c, [20.0, 20.0]], dtype=X.dtype)),
+        ("two identical centres", torch.tensor([a, a, b, c], dtype=X.dtype)),
+        ("two far centres at once", torch.tensor([a, b, [30.0, 30.0], [-30.0, 30.0]],
+                                                 dtype=X.dtype)),
+    ]
+
 
 @checker(4)
-def check_4(elbow_runs):
-    """``elbow_runs(X, ks, seed)`` -> a list with one converged k-means result (with
-    ``.centers``, ``.labels``, ``.inertia``) for each k in ``ks``, in order."""
-    X = _points(5, n=40).float()
-    ks = [1, 2, 3, 4, 5, 6, 7, 8]
-    runs = run(elbow_runs, X.clone(), list(ks), 0)
-    if not isinstance(runs, (list, tuple)):
-        raise Wrong(f"return a list of k-means results, got {type(runs).__name__}")
-    if len(runs) != len(ks):
-        raise Wrong(f"ks = {ks} asks for {len(ks)} runs, got {len(runs)}")
-    for k, result in zip(ks, runs):
-        if not all(hasattr(result, name) for name in ("centers", "labels", "inertia")):
-            raise Wrong(f"each entry should be a k-means result with .centers, .labels and "
-                        f".inertia (what helpers.kmeans.kmeans returns), got "
-                        f"{type(result).__name__}")
-        centers = _tensor(result.centers, f"the centres for k = {k}").float()
-        labels = _tensor(result.labels, f"the labels for k = {k}").long()
-        expect_shape(centers, (k, X.shape[1]), f"the centres of the run for k = {k}")
-        expect_shape(labels, (len(X),), f"the labels of the run for k = {k}")
-        nearest, _ = assign(X, centers)
-        moved = int((nearest != labels).sum())
-        means, _ = update_centers(X, labels, k)
-        if moved or not torch.allclose(means, centers, atol=1e-4):
-            raise Wrong(f"the run for k = {k} has not converged: "
-                        f"{moved} point(s) would change cluster at the next assignment; "
-                        "let it run until no assignment changes (check .converged)")
-        inertia = float(((X - centers[labels]) ** 2).sum())
-        if abs(float(result.inertia) - inertia) > 1e-3 * max(1.0, inertia):
-            raise Wrong(f"the inertia for k = {k} is {float(result.inertia):.6g}, but its "
-                        f"centres and labels give {inertia:.6g}")
+def check_4(lloyd_safe):
+    """``lloyd_safe(X, init, max_iters=100)`` -> ``(centres, labels)``: Lloyd's algorithm from
+    ``init`` (left unchanged), every empty cluster re-seeded at the worst-served point."""
+    X, starts = _lloyd_starts()
+    for max_iters in (1, 100):
+        for name, init in starts:
+            k = len(init)
+            given = init.clone()
+            result = run(lloyd_safe, X.clone(), given, max_iters=max_iters)
+            where = f"(start: {name}, max_iters={max_iters})"
+            if not torch.equal(given, init):
+                raise Wrong(f"lloyd_safe changed init in place {where}; work on a copy "
+                            "(init.clone())")
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                raise Wrong("return two tensors: (centres, labels)")
+            centres = _tensor(result[0], "the centres").double()
+            labels = _tensor(result[1], "the labels")
+            expect_shape(centres, (k, X.shape[1]), f"the centres {where}")
+            expect_shape(labels, (len(X),), f"the labels {where}")
+            if labels.is_floating_point() or labels.dtype == torch.bool:
+                raise Wrong(f"the labels should be integer cluster indices, got {labels.dtype}")
+            labels = labels.long()
+            bad = (~torch.isfinite(centres).all(1)).nonzero().flatten().tolist()
+            if bad:
+                raise Wrong(f"centre {bad[0]} is {centres[bad[0]].tolist()} {where}: its cluster "
+                            "got no points and the mean of nothing is NaN; re-seed an empty "
+                            "cluster at the worst-served point instead")
+            if not torch.equal(labels, assign(X, centres)[0]):
+                moved = int((labels != assign(X, centres)[0]).sum())
+                raise Wrong(f"{moved} label(s) are not the nearest of the returned centres "
+                            f"{where}: return the assignment to the final centres")
+            refs = _lloyd_references(X, init, max_iters)
+            if any(torch.equal(labels, r_labels) and torch.allclose(centres, r_centres, atol=1e-9)
+                   for r_centres, r_labels in refs):
+                continue
+            sizes = torch.bincount(labels, minlength=k).tolist()
+            if 0 in sizes:
+                raise Wrong(f"cluster {sizes.index(0)} ends empty {where} (cluster sizes "
+                            f"{sizes}): re-seed every empty cluster, at a different point each")
+            ref_centres = refs[0][0]
+            if max_iters == 1:
+                j = int((centres - ref_centres).abs().sum(1).argmax())
+                raise Wrong(f"after one update centre {j} is "
+                            f"{[round(v, 4) for v in centres[j].tolist()]}, expected "
+                            f"{[round(v, 4) for v in ref_centres[j].tolist()]} {where}: stop "
+                            "after max_iters updates, and re-seed an empty cluster at the point "
+                            "with the largest squared distance to its own centre")
+            raise Wrong(f"the loop ends at a different clustering than the lesson's algorithm "
+                        f"{where}: inertia {float(((X - centres[labels]) ** 2).sum()):.6g}, "
+                        f"expected {float(((X - ref_centres[refs[0][1]]) ** 2).sum()):.6g}; "
+                        "iterate until no assignment changes")
 
 
 # --- 5. one step of mini-batch k-means ---------------------------------------------------
@@ -219,3 +282,49 @@ def check_5(minibatch_step):
         i = int((new_centres - ref_centres).abs().sum(1).argmax())
         raise Wrong(f"centre {i} is {[round(v, 4) for v in new_centres[i].tolist()]}, expected "
                     f"{[round(v, 4) for v in ref_centres[i].tolist()]} {where}")
+
+
+# --- 6. predict, then measure: rescaled bands ---------------------------------------------
+
+@checker(6)
+def check_6(prediction, bands, rescaled, found, bands_y):
+    """``prediction`` (bool): will k-means find the two bands once x1 is divided by 10?
+    ``rescaled``: the bands with x1 / 10 (a new tensor); ``found``: k-means on it, k = 2."""
+    attempted(prediction, rescaled, found)
+    if not isinstance(prediction, bool):
+        raise Wrong(f"prediction should be True or False, got {prediction!r}")
+    rescaled = _tensor(rescaled, "rescaled")
+    bands = _tensor(bands, "bands")
+    expect_shape(rescaled, tuple(bands.shape), "rescaled")
+    if bands[:, 0].std() < 2.0:
+        raise Wrong("bands itself has been rescaled (its x1 spread is small): you changed it in "
+                    "place; make a new tensor for rescaled and rerun section 9's cell")
+    scale = torch.tensor([0.1, 1.0], dtype=bands.dtype)
+    if torch.allclose(rescaled, bands):
+        raise Wrong("rescaled equals bands: divide the first coordinate by 10")
+    if torch.allclose(rescaled, bands * scale.flip(0)):
+        raise Wrong("you divided x2, the short direction; the bands are stretched along x1")
+    if not torch.allclose(rescaled, bands * scale, atol=1e-5):
+        raise Wrong("rescaled should be bands with its first coordinate divided by 10, the "
+                    "second unchanged")
+    if not all(hasattr(found, name) for name in ("centers", "labels")):
+        raise Wrong(f"found should be the result of helpers.kmeans.kmeans, got "
+                    f"{type(found).__name__}")
+    labels = _tensor(found.labels, "found.labels").long().cpu()
+    centres = _tensor(found.centers, "found.centers").cpu()
+    expect_shape(centres, (2, 2), "found.centers (k = 2 clusters of 2-D points)")
+    expect_shape(labels, (len(bands),), "found.labels")
+    if not torch.equal(assign(rescaled, centres.to(rescaled.dtype))[0], labels):
+        if torch.equal(assign(bands, centres.to(bands.dtype))[0], labels):
+            raise Wrong("found was computed on bands, not on rescaled")
+        raise Wrong("found's labels are not the nearest of its centres on rescaled: run kmeans "
+                    "on rescaled")
+    ari = adjusted_rand_index(labels, _tensor(bands_y, "bands_y").long().cpu())
+    outcome = ari > 0.9
+    if prediction != outcome:
+        said = "would find" if prediction else "would not find"
+        raise Wrong(f"you predicted k-means {said} the bands; the measurement says otherwise: "
+                    f"ARI {ari:.3f}. Compare the inertia of a cut between the bands and of a cut "
+                    "across them, now that each band is round")
+    return (f"ARI {ari:.3f}: k-means {'finds' if outcome else 'misses'} the bands, as you "
+            "predicted")
