@@ -3,133 +3,162 @@ wrong answers are rejected with a message that says what is wrong."""
 import math
 
 import torch
-from exercise_support import stub
+from exercise_support import expect, stub
+from torch.nn import functional as F
 
 from helpers.exercises import lesson05 as ex
 
-# --- the worked solutions, as in the notebook ---------------------------------
-
-def build_examples(ids, block_size):
-    X = ids.unfold(0, block_size, 1)[:-1]
-    Y = ids[block_size:]
-    return X, Y
+# --- 1. the gradient of the cross-entropy (derive) ----------------------------
 
 
-def mlp_logits(X, C, W1, b1, W2, b2):
-    emb = C[X]                                        # (B, block_size, n_embd)
-    h = torch.tanh(emb.view(len(X), -1) @ W1 + b1)    # (B, n_hidden)
-    return h @ W2 + b2                                # (B, vocab_size)
+def cross_entropy_grad(logits, targets):  # the notebook's worked solution
+    probs = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    probs[torch.arange(len(targets)), targets] -= 1
+    return probs / len(targets)
 
-
-def tanh_layer_weight(fan_in, fan_out, generator):
-    std = (5 / 3) / math.sqrt(fan_in)
-    return torch.randn(fan_in, fan_out, generator=generator) * std
-
-
-# --- exercise 1 ------------------------------------------------------------
 
 def test_1_stub_and_solution():
-    assert ex.check_1(stub).status == "todo"
-    assert ex.check_1(None).status == "todo"
-    assert ex.check_1(build_examples).ok
+    expect(ex.check_1(stub), "todo")
+    expect(ex.check_1(None), "todo")
+    expect(ex.check_1(cross_entropy_grad), "correct")
 
 
-def test_1_rejects_target_inside_the_context():
-    def wrong(ids, block_size):
-        X = ids.unfold(0, block_size, 1)[:-1]
-        return X, X[:, -1]
-    v = ex.check_1(wrong)
-    assert v.status == "wrong" and "after" in v.message
+def test_1_rejects_the_missing_mean():
+    def no_mean(z, y):
+        return z.softmax(dim=1) - F.one_hot(y, z.shape[1])
+    expect(ex.check_1(no_mean), "wrong", "times too large", "mean over the batch")
 
 
-def test_1_rejects_one_window_too_many():
-    def wrong(ids, block_size):
-        X = ids.unfold(0, block_size, 1)
-        Y = torch.cat([ids[block_size:], ids[:1]])
-        return X, Y
-    v = ex.check_1(wrong)
-    assert v.status == "wrong" and "examples" in v.message
+def test_1_rejects_the_wrong_sign():
+    def flipped(z, y):
+        return (F.one_hot(y, z.shape[1]) - z.softmax(dim=1)) / len(y)
+    expect(ex.check_1(flipped), "wrong", "sign")
 
 
-def test_1_rejects_shifted_targets():
-    def wrong(ids, block_size):
-        return ids.unfold(0, block_size, 1)[:-1], ids[1:len(ids) - block_size + 1]
-    v = ex.check_1(wrong)
-    assert v.status == "wrong" and "Y" in v.message
+def test_1_rejects_the_softmax_over_the_batch():
+    def over_batch(z, y):
+        return (z.softmax(dim=0) - F.one_hot(y, z.shape[1])) / len(y)
+    expect(ex.check_1(over_batch), "wrong", "dim=0")
 
 
-def test_1_wrong_type_is_wrong_not_a_traceback():
-    assert ex.check_1(lambda ids, k: [1, 2, 3]).status == "wrong"
-    assert ex.check_1(lambda ids, k: ([1], [2])).status == "wrong"
-    assert ex.check_1(lambda ids, k: (ids.view(1, -1), ids)).status == "wrong"
+def test_1_rejects_the_missing_softmax_term_and_the_missing_one():
+    expect(ex.check_1(lambda z, y: -F.one_hot(y, z.shape[1]).double() / len(y)),
+           "wrong", "softmax")
+    expect(ex.check_1(lambda z, y: z.softmax(dim=1) / len(y)), "wrong", "-1 at the true class")
 
 
-# --- exercise 2 ------------------------------------------------------------
+def test_1_rejects_mutating_the_logits_and_an_unknown_mistake_shows_numbers():
+    def in_place(z, y):
+        z -= z.max(dim=1, keepdim=True).values
+        return cross_entropy_grad(z, y)
+    expect(ex.check_1(in_place), "wrong", "changed the logits")
+    verdict = ex.check_1(lambda z, y: cross_entropy_grad(z, y) * 1.01)
+    expect(verdict, "wrong", "relative error 0.010", "against")
+    expect(ex.check_1(lambda z, y: "grad"), "wrong", "torch.Tensor")
+
+
+# --- 2. the initialisation (debug) ---------------------------------------------
+
+def init_params(vocab_size, block_size, n_embd, n_hidden, generator):  # the worked solution
+    fan_in = block_size * n_embd
+    C = torch.randn(vocab_size, n_embd, generator=generator)
+    W1 = torch.randn(fan_in, n_hidden, generator=generator) * (5 / 3) / math.sqrt(fan_in)
+    W2 = torch.randn(n_hidden, vocab_size, generator=generator) * 0.01
+    return [C, W1, torch.zeros(n_hidden), W2, torch.zeros(vocab_size)]
+
+
+def _with(**changes):
+    """The solution with some of its tensors replaced (functions of the generator)."""
+    def init(vocab_size, block_size, n_embd, n_hidden, generator):
+        params = dict(zip("C W1 b1 W2 b2".split(),
+                          init_params(vocab_size, block_size, n_embd, n_hidden, generator)))
+        for name, make in changes.items():
+            params[name] = make(vocab_size, block_size, n_embd, n_hidden, generator)
+        return list(params.values())
+    return init
+
 
 def test_2_stub_and_solution():
-    assert ex.check_2(stub).status == "todo"
-    assert ex.check_2(mlp_logits).ok
+    expect(ex.check_2(stub), "todo")
+    expect(ex.check_2(init_params), "correct", "first loss")
 
 
-def test_2_rejects_missing_tanh():
-    def wrong(X, C, W1, b1, W2, b2):
-        return (C[X].view(len(X), -1) @ W1 + b1) @ W2 + b2
-    v = ex.check_2(wrong)
-    assert v.status == "wrong" and "tanh" in v.message
+def test_2_the_planted_function_is_wrong():
+    expect(ex.check_2(ex.buggy_init_params), "wrong")
+    loss, saturated = ex.first_loss_and_saturation(
+        ex.buggy_init_params(65, 8, 24, 512, torch.Generator().manual_seed(0)))
+    assert loss > math.log(65) + 0.3 and saturated > 0.3
 
 
-def test_2_rejects_channel_by_channel_concatenation():
-    def wrong(X, C, W1, b1, W2, b2):
-        return torch.tanh(C[X].transpose(1, 2).reshape(len(X), -1) @ W1 + b1) @ W2 + b2
-    v = ex.check_2(wrong)
-    assert v.status == "wrong" and "order" in v.message
+def test_2_rejects_ignoring_the_generator():
+    own = _with(W2=lambda V, k, d, n, g: torch.randn(n, V) * 0.01)
+    expect(ex.check_2(own), "wrong", "same seeded generator")
+    fixed = _with(W2=lambda V, k, d, n, g: torch.randn(
+        n, V, generator=torch.Generator().manual_seed(0)) * 0.01)
+    expect(ex.check_2(fixed), "wrong", "seeds 0 and 1")
 
 
-def test_2_rejects_missing_bias_and_softmaxed_output():
-    def no_bias(X, C, W1, b1, W2, b2):
-        return torch.tanh(C[X].view(len(X), -1) @ W1) @ W2 + b2
-    def probs(X, C, W1, b1, W2, b2):
-        return torch.softmax(mlp_logits(X, C, W1, b1, W2, b2), dim=1)
-    for wrong in (no_bias, probs):
-        v = ex.check_2(wrong)
-        assert v.status == "wrong" and "logits" in v.message
+def test_2_rejects_a_random_output_bias():
+    random_bias = _with(b2=lambda V, k, d, n, g: torch.randn(V, generator=g))
+    expect(ex.check_2(random_bias), "wrong", "biases should start at zero")
 
 
-def test_2_wrong_shape_or_type_is_wrong():
-    v = ex.check_2(lambda X, C, W1, b1, W2, b2: mlp_logits(X, C, W1, b1, W2, b2).T)
-    assert v.status == "wrong" and "shape" in v.message
-    assert ex.check_2(lambda *a: "logits").status == "wrong"
+def test_2_rejects_each_wrong_scale_of_W1_by_name():
+    for std, word in ((lambda k, d, n: (5 / 3) / math.sqrt(d), "n_embd"),
+                      (lambda k, d, n: (5 / 3) / math.sqrt(n), "fan-out"),
+                      (lambda k, d, n: 1 / math.sqrt(k * d), "gain 5/3 is missing"),
+                      (lambda k, d, n: math.sqrt(2 / (k * d)), "ReLU")):
+        wrong = _with(W1=lambda V, k, d, n, g, std=std: torch.randn(k * d, n, generator=g)
+                      * std(k, d, n))
+        expect(ex.check_2(wrong), "wrong", word)
 
 
-# --- exercise 3 ------------------------------------------------------------
-
-def test_3_stub_and_solution():
-    assert ex.check_3(stub).status == "todo"
-    assert ex.check_3(tanh_layer_weight).ok
-
-
-def test_3_uniform_with_the_right_std_is_accepted():
-    def uniform(fan_in, fan_out, generator):
-        bound = (5 / 3) * math.sqrt(3 / fan_in)
-        return (torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound
-    assert ex.check_3(uniform).ok
+def test_2_rejects_a_uniform_W1_with_the_right_std():
+    def uniform(V, k, d, n, g):
+        half_width = math.sqrt(3) * (5 / 3) / math.sqrt(k * d)   # std = half_width / sqrt(3)
+        return (torch.rand(k * d, n, generator=g) * 2 - 1) * half_width
+    expect(ex.check_2(_with(W1=uniform)), "wrong", "Gaussian", "1.80")
 
 
-def test_3_rejects_missing_gain_relu_gain_and_fan_out():
-    cases = {
-        "gain": lambda i, o, g: torch.randn(i, o, generator=g) / math.sqrt(i),
-        "ReLU": lambda i, o, g: torch.randn(i, o, generator=g) * math.sqrt(2 / i),
-        "fan-in": lambda i, o, g: torch.randn(i, o, generator=g) * (5 / 3) / math.sqrt(o),
-        "not scaled": lambda i, o, g: torch.randn(i, o, generator=g),
-    }
-    for word, wrong in cases.items():
-        v = ex.check_3(wrong)
-        assert v.status == "wrong" and word in v.message, (word, v.message)
+def test_2_rejects_an_unshrunk_output_layer_and_wrong_shapes():
+    expect(ex.check_2(_with(W2=lambda V, k, d, n, g: torch.randn(n, V, generator=g))),
+           "wrong", "W2 has standard deviation")
+    expect(ex.check_2(_with(W1=lambda V, k, d, n, g: torch.randn(n, k * d, generator=g))),
+           "wrong", "shape")
+    expect(ex.check_2(lambda *args: (1, 2)), "wrong", "[C, W1, b1, W2, b2]")
 
 
-def test_3_rejects_ignoring_the_generator_and_wrong_shapes():
-    v = ex.check_3(lambda i, o, g: torch.randn(i, o) * (5 / 3) / math.sqrt(i))
-    assert v.status == "wrong" and "generator" in v.message
-    v = ex.check_3(lambda i, o, g: torch.randn(o, i, generator=g) * (5 / 3) / math.sqrt(i))
-    assert v.status == "wrong" and "shape" in v.message
-    assert ex.check_3(lambda i, o, g: 0.12).status == "wrong"
+# --- 3. block_size at a fixed budget (predict, then measure) -------------------
+
+MEASURED = {3: 2.236, 8: 2.279, 32: 2.409}   # what the worked solution measures
+
+
+def test_3_not_attempted_until_both_are_given():
+    expect(ex.check_3(..., ...), "todo")
+    expect(ex.check_3(None, MEASURED), "todo")
+    expect(ex.check_3(3, ...), "todo")
+
+
+def test_3_a_right_prediction_with_a_right_measurement_passes():
+    expect(ex.check_3(3, MEASURED), "correct", "as you predicted", "≈2.236")
+
+
+def test_3_a_wrong_prediction_is_told_what_was_measured():
+    expect(ex.check_3(32, MEASURED), "wrong", "you predicted 32", "block_size 3 won", "≈2.409")
+
+
+def test_3_rejects_a_prediction_that_is_not_one_of_the_sizes():
+    expect(ex.check_3(16, MEASURED), "wrong", "one of (3, 8, 32)")
+    expect(ex.check_3("short", MEASURED), "wrong", "one of")
+
+
+def test_3_rejects_measurements_that_did_not_follow_the_recipe():
+    untrained = {**MEASURED, 32: 4.17}
+    expect(ex.check_3(3, untrained), "wrong", "trained at all")
+    too_short = {**MEASURED, 8: 2.45}
+    expect(ex.check_3(3, too_short), "wrong", "block_size 8 measured 2.450", "fewer steps")
+    on_training_batches = {**MEASURED, 3: 2.10}
+    expect(ex.check_3(3, on_training_batches), "wrong", "validation examples")
+    expect(ex.check_3(3, {3: 2.2, 8: 2.3}), "wrong", "dict {3: loss")
+    expect(ex.check_3(3, [2.2, 2.3, 2.4]), "wrong", "dict")
+    expect(ex.check_3(3, {**MEASURED, 8: "low"}), "wrong", "a number")
