@@ -1,4 +1,5 @@
-"""Plots that several lessons draw the same way, first drawn in lesson 02 (loss curves)."""
+"""Plots that several lessons draw the same way: loss curves (first drawn in lesson 02) and
+the character labels of a (V, V) heatmap (lesson 04)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -31,3 +32,16 @@ def plot_losses(train: Sequence[float], val: Sequence[float] | None = None, *,
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     return ax
+
+
+def char_ticks(ax: plt.Axes, labels: Sequence[str], fontsize: float = 8) -> None:
+    """Label every row and column of a square heatmap with ``labels`` (one per character),
+    alternating sides (even positions bottom/left, odd positions top/right) so that
+    neighbouring labels never run into each other."""
+    n = len(labels)
+    even, odd = range(0, n, 2), range(1, n, 2)
+    ax.set_xticks(list(even), [labels[i] for i in even], fontsize=fontsize)
+    ax.set_yticks(list(even), [labels[i] for i in even], fontsize=fontsize)
+    top, right = ax.secondary_xaxis("top"), ax.secondary_yaxis("right")
+    top.set_xticks(list(odd), [labels[i] for i in odd], fontsize=fontsize)
+    right.set_yticks(list(odd), [labels[i] for i in odd], fontsize=fontsize)

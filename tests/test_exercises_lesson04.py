@@ -169,22 +169,20 @@ def test_ex4_rejects(wrong, words):
     assert verdict.status == "wrong" and words in verdict.message, verdict.message
 
 
-# ---- exercise 5 ----------------------------------------------------------------------
+# ---- exercise 5 (build generate) ---------------------------------------------------
 
 @torch.no_grad()
-def sample(model, start, n, temperature, generator):   # the notebook's worked solution
-    idx = start
-    for _ in range(n):
-        logits, _ = model(idx[:, -1:])
+def generate(model, idx, max_new_tokens, generator, temperature=1.0):   # the worked solution
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx)
         probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)
         idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
     return idx
 
 
 @torch.no_grad()
-def sample_times_temperature(model, start, n, temperature, generator):
-    idx = start
-    for _ in range(n):
+def times_temperature(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
         logits, _ = model(idx[:, -1:])
         probs = F.softmax(logits[:, -1, :] * temperature, dim=-1)
         idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
@@ -192,24 +190,63 @@ def sample_times_temperature(model, start, n, temperature, generator):
 
 
 @torch.no_grad()
-def sample_greedy(model, start, n, temperature, generator):
-    idx = start
-    for _ in range(n):
+def no_temperature(model, idx, max_new_tokens, generator, temperature=1.0):
+    return model.generate(idx, max_new_tokens, generator=generator)
+
+
+@torch.no_grad()
+def greedy(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
         logits, _ = model(idx[:, -1:])
         idx = torch.cat((idx, logits[:, -1, :].argmax(dim=-1, keepdim=True)), dim=1)
     return idx
 
 
+@torch.no_grad()
+def ignores_generator(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -1:])
+        probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probs, 1)), dim=1)
+    return idx
+
+
+@torch.no_grad()
+def first_position(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx)
+        probs = F.softmax(logits[:, 0, :] / temperature, dim=-1)   # the first character's row
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return idx
+
+
+@torch.no_grad()
+def softmax_over_batch(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -1:])
+        probs = F.softmax(logits[:, -1, :] / temperature, dim=0)
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return idx
+
+
 def test_ex5():
     assert ex.check_5(stub).status == "todo"
-    assert ex.check_5(sample).status == "correct"
+    assert ex.check_5(generate).status == "correct"
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (sample_times_temperature, "divide the logits"),
-    (sample_greedy, "temperature 1"),
-    (lambda model, start, n, t, g: sample(model, start, n - 1, t, g), "shape"),
-    (lambda model, start, n, t, g: sample(model, start, n, t, g).tolist(), "torch tensor"),
+    (times_temperature, "do not multiply"),
+    (no_temperature, "those of temperature 1"),
+    (greedy, "argmax"),
+    (ignores_generator, "the generator you are given"),
+    (first_position, "last position only"),
+    (softmax_over_batch, "dim=-1"),
+    (lambda model, idx, n, generator, temperature=1.0: generate(model, idx, n - 1, generator,
+                                                               temperature), "shape"),
+    (lambda model, idx, n, generator, temperature=1.0: generate(
+        model, idx, n, generator, temperature)[:, 2:], "shape"),
+    (lambda model, idx, n, generator, temperature=1.0: generate(
+        model, idx, n, generator, temperature).tolist(), "torch tensor"),
 ])
 def test_ex5_rejects(wrong, words):
     verdict = ex.check_5(wrong)

@@ -3,8 +3,10 @@
 1. ``smoothed_table(counts, alpha)``: count smoothing with any alpha.
 2. ``perplexity(probs, ids)``: e to the average NLL.
 3. ``trigram_counts(ids, vocab_size)`` and ``trigram_nll(counts, ids)``: a trigram count model.
-4. ``table_gradient(idx, targets, W)``: the cross-entropy gradient of a bigram table by hand.
-5. ``sample(model, start, n, temperature, generator)``: sampling with a temperature.
+4. ``table_gradient(idx, targets, W)``: the cross-entropy gradient of a bigram table by hand
+   (derive).
+5. ``generate(model, idx, max_new_tokens, generator, temperature=1.0)``: the sampling loop,
+   built from its description, with a temperature (build).
 """
 from __future__ import annotations
 
@@ -195,26 +197,58 @@ def _reference_sample(model, start, n, temperature, generator):
     return idx
 
 
+def _draws(fn, model, start, n, temperature, seed):
+    got = run(fn, model, start.clone(), n, generator=torch.Generator().manual_seed(seed),
+              temperature=temperature)
+    return _tensor(got, "generate's result")
+
+
 @checker(5)
-def check_5(sample):
+def check_5(generate):
+    """``generate(model, idx, max_new_tokens, generator, temperature=1.0)``: extend each row
+    of ``idx`` (B, T) by ``max_new_tokens`` draws, one ``torch.multinomial(probs, 1,
+    generator=generator)`` per step, from the softmax of the last position's logits divided
+    by ``temperature``."""
     torch.manual_seed(0)
     model = BigramLanguageModel(7)
-    start = torch.tensor([[0], [3]])
+    start = torch.tensor([[0, 5], [3, 1]])                 # two rows, two characters of context
     n = 30
     for temperature in (1.0, 0.5, 2.0):
         expected = _reference_sample(model, start, n, temperature,
                                      torch.Generator().manual_seed(11))
-        got = run(sample, model, start.clone(), n, temperature, torch.Generator().manual_seed(11))
-        got = _tensor(got, "sample's result")
+        got = _draws(generate, model, start, n, temperature, 11)
         expect_true(tuple(got.shape) == tuple(expected.shape),
                     f"at temperature {temperature} the result has shape {tuple(got.shape)}, "
-                    f"expected {tuple(expected.shape)}: start (B, T) extended by n ids")
-        expect_true(torch.equal(got[:, :1], start), "the result should begin with start")
-        if not torch.equal(got, expected):
-            if temperature == 1.0:
-                raise Wrong("at temperature 1 the sample differs from model.generate's with the "
-                            "same seed: draw one torch.multinomial(probs, 1, generator=generator) "
-                            "per new character, from the last position's logits")
-            raise Wrong(f"at temperature {temperature} the sample differs from the reference: "
+                    f"expected {tuple(expected.shape)}: idx (B, T) extended by max_new_tokens ids")
+        expect_true(torch.equal(got[:, :start.shape[1]], start),
+                    "the result should begin with idx itself, then the new ids")
+        if torch.equal(got, expected):
+            continue
+        torch.manual_seed(123)
+        again = _draws(generate, model, start, n, temperature, 11)
+        if not torch.equal(got, again):
+            raise Wrong("two runs with equally seeded generators gave different text: draw with "
+                        "the generator you are given (torch.multinomial(..., generator=generator))")
+        if torch.equal(got, _reference_sample(model, start, n, 1 / temperature,
+                                              torch.Generator().manual_seed(11))):
+            raise Wrong(f"at temperature {temperature} your draws are those of temperature "
+                        f"{1 / temperature:g}: divide the logits by the temperature, do not "
+                        "multiply")
+        if torch.equal(got, _reference_sample(model, start, n, 1.0,
+                                              torch.Generator().manual_seed(11))):
+            raise Wrong(f"at temperature {temperature} your draws are those of temperature 1: "
                         "divide the logits by the temperature before the softmax")
-    return "same draws as the reference at temperatures 1, 0.5 and 2"
+        greedy = start
+        for _ in range(n):
+            logits, _ = model(greedy[:, -1:])
+            greedy = torch.cat((greedy, logits[:, -1].argmax(-1, keepdim=True)), dim=1)
+        if torch.equal(got, greedy):
+            raise Wrong("every step takes the most likely character (argmax): generate must "
+                        "sample, with torch.multinomial")
+        mismatch = (got != expected).nonzero()[0].tolist()
+        raise Wrong(f"at temperature {temperature} the draws differ from the reference from "
+                    f"row {mismatch[0]}, position {mismatch[1]} on (got id "
+                    f"{got[tuple(mismatch)].item()}, expected {expected[tuple(mismatch)].item()}): "
+                    "use the logits of the last position only, the softmax over the vocabulary "
+                    "(dim=-1), and one multinomial draw of 1 per step for the whole batch")
+    return "draw for draw the reference's, at temperatures 1, 0.5 and 2"
