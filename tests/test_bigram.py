@@ -76,3 +76,12 @@ def test_clear_errors():
         model(torch.tensor([1, 2]))
     with pytest.raises(TypeError, match="LongTensor"):
         bigram_counts(torch.tensor([0.0, 1.0]), 5)
+
+
+def test_tokenizer_names_a_character_outside_its_vocabulary():
+    """Lesson 04's tokenizer: one line that names the character and the fix, not a KeyError."""
+    tok = CharTokenizer("First Citizen: speak, speak.")
+    expected = (r"character 'é' \(U\+00E9\) at position 3 is not in the tokenizer's "
+                r"vocabulary .*build the tokenizer from a text")
+    with pytest.raises(ValueError, match=expected):
+        tok.encode("Fitéz")
