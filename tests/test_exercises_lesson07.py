@@ -1,75 +1,175 @@
-"""Lesson 07's exercise checkers: the stub is "not attempted", the notebook's worked
-solution is correct, and plausible wrong answers are rejected with a message that
-says what is wrong (never a traceback)."""
+"""Lesson 07's exercise checkers: the stub is "not attempted", a worked solution is
+correct, and plausible wrong answers are rejected with a message that says what is
+wrong (never a traceback)."""
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 from exercise_support import expect, stub
+from torch import nn
 
 from helpers.decoding import top_p_filter
 from helpers.exercises import lesson07 as ex
+from helpers.gpt import CausalSelfAttention
 
 
 def test_stubs_are_not_attempted():
-    for check in (ex.check_1, ex.check_2, ex.check_3, ex.check_4):
+    for check in (ex.check_1, ex.check_2, ex.check_4):
         expect(check(stub), "todo")
         expect(check(None), "todo")
+        expect(check(...), "todo")
+    expect(ex.check_3(..., {}), "todo")
+    expect(ex.check_3(None, {}), "todo")
 
 
-# --- 1. bits and perplexity (the notebook's worked solution first) ----------------
+# --- 1. build the block ------------------------------------------------------------------
 
-def bits_and_perplexity(loss):
-    bits = loss / math.log(2)
-    perplexity = math.exp(loss)
-    return bits, perplexity
-
-
-def test_1_solution_is_correct():
-    expect(ex.check_1(bits_and_perplexity), "correct")
-    expect(ex.check_1(lambda loss: (math.log2(math.exp(loss)), 2 ** (loss / math.log(2)))),
-            "correct")
+class StubBlock(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        raise NotImplementedError
 
 
-def test_1_rejects_log_confusions():
-    expect(ex.check_1(lambda loss: (loss * math.log(2), math.exp(loss))), "wrong", "ln 2")
-    expect(ex.check_1(lambda loss: (loss / math.log(2), 2 ** loss)), "wrong", "nats")
+class FeedForward(nn.Module):
+    def __init__(self, C, act=nn.GELU, hidden=4):
+        super().__init__()
+        self.fc, self.act, self.proj = nn.Linear(C, hidden * C), act(), nn.Linear(hidden * C, C)
+
+    def forward(self, x):
+        return self.proj(self.act(self.fc(x)))
 
 
-def test_1_rejects_missing_exp():
-    expect(ex.check_1(lambda loss: (loss / math.log(2), loss)), "wrong", "exponential")
-    expect(ex.check_1(lambda loss: (loss / math.log(2), math.exp(-loss))), "wrong", "inverse")
+def make_block(kind="right", act=nn.GELU, hidden=4, names=("ln_1", "ln_2")):
+    class MyBlock(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            C = config.n_embd
+            setattr(self, names[0], nn.LayerNorm(C))
+            setattr(self, names[1], nn.LayerNorm(C))
+            self.attn = CausalSelfAttention(config)
+            self.mlp = FeedForward(C, act, hidden)
+
+        def forward(self, x):
+            ln1, ln2 = getattr(self, names[0]), getattr(self, names[1])
+            if kind == "post":
+                x = ln1(x + self.attn(x))
+                return ln2(x + self.mlp(x))
+            if kind == "no_residual":
+                return self.mlp(ln2(self.attn(ln1(x))))
+            if kind == "norm_residual":
+                h = ln1(x)
+                x = h + self.attn(h)
+                h = ln2(x)
+                return h + self.mlp(h)
+            if kind == "shared_ln":
+                x = x + self.attn(ln1(x))
+                return x + self.mlp(ln1(x))
+            if kind == "parallel":
+                return x + self.attn(ln1(x)) + self.mlp(ln2(x))
+            if kind == "swapped":
+                x = x + self.mlp(ln2(x))
+                return x + self.attn(ln1(x))
+            if kind == "in_place":
+                x += self.attn(ln1(x))
+                x += self.mlp(ln2(x))
+                return x
+            x = x + self.attn(ln1(x))
+            return x + self.mlp(ln2(x))
+    return MyBlock
 
 
-def test_1_rejects_wrong_types():
-    expect(ex.check_1(lambda loss: loss / math.log(2)), "wrong", "pair")
-    expect(ex.check_1(lambda loss: ("2.2", 4.6)), "wrong", "number")
+def test_1_stub_and_solution():
+    expect(ex.check_1(StubBlock), "todo")
+    expect(ex.check_1(make_block()), "correct")
 
 
-# --- 2. temperature ------------------------------------------------------------------
-
-def temperature_probs(logits, temperature):
-    return torch.softmax(logits / temperature, dim=-1)
-
-
-def test_2_solution_is_correct():
-    expect(ex.check_2(temperature_probs), "correct")
+@pytest.mark.parametrize("kind, words", [
+    ("post", "post-norm"), ("no_residual", "no residual"), ("norm_residual", "normalised input"),
+    ("shared_ln", "ln_2"), ("parallel", "parallel"), ("swapped", "before attention"),
+    ("in_place", "in place")])
+def test_1_rejects_wrong_wiring(kind, words):
+    expect(ex.check_1(make_block(kind)), "wrong", words)
 
 
-def test_2_rejects_plausible_mistakes():
-    expect(ex.check_2(lambda z, t: torch.softmax(z * t, dim=-1)), "wrong", "multiply")
-    expect(ex.check_2(lambda z, t: torch.softmax(z, dim=-1) / t), "wrong", "after the softmax")
-    expect(ex.check_2(lambda z, t: z / t), "wrong", "softmax")
-    expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=0)), "wrong", "dim")
+def test_1_rejects_wrong_parts():
+    expect(ex.check_1(make_block(act=nn.ReLU)), "wrong", "GELU")
+    expect(ex.check_1(make_block(hidden=2)), "wrong", "4C wide")
+    expect(ex.check_1(make_block(names=("ln1", "ln2"))), "wrong", "ln_1")
+    expect(ex.check_1(lambda config: "a block"), "wrong", "nn.Module")
 
 
-def test_2_rejects_wrong_shapes_and_types():
-    expect(ex.check_2(lambda z, t: torch.softmax(z / t, dim=-1)[0]), "wrong", "shape")
-    expect(ex.check_2(lambda z, t: (z / t).softmax(-1).tolist()), "wrong", "tensor")
+# --- 2. debug the mask ----------------------------------------------------------------------
+
+def attention(diagonal=0, fill=float("-inf"), scale=True, upper=False, after=False):
+    def fn(q, k, v):
+        T = q.size(1)
+        scores = q @ k.transpose(-2, -1) / (math.sqrt(q.size(-1)) if scale else 1.0)
+        ones = torch.ones(T, T, dtype=torch.bool)
+        allowed = torch.triu(ones) if upper else torch.tril(ones, diagonal=diagonal)
+        if after:
+            return (scores.softmax(-1) * allowed) @ v
+        return scores.masked_fill(~allowed, fill).softmax(dim=-1) @ v
+    return fn
 
 
-# --- 3. top-p --------------------------------------------------------------------------
+def test_2_solution_and_pytorch_are_correct():
+    expect(ex.check_2(attention()), "correct")
+    expect(ex.check_2(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+           "correct")
+
+
+def test_2_rejects_the_planted_bug_and_other_fixes():
+    expect(ex.check_2(attention(diagonal=1)), "wrong", "planted bug")
+    expect(ex.check_2(attention(diagonal=-1)), "wrong", "NaN")
+    expect(ex.check_2(attention(upper=True)), "wrong", "triu")
+    expect(ex.check_2(attention(fill=0.0)), "wrong", "-inf")
+    expect(ex.check_2(attention(scale=False)), "wrong", "sqrt")
+    expect(ex.check_2(attention(after=True)), "wrong", "after the softmax")
+
+
+def test_2_rejects_a_leak_it_has_no_name_for_and_wrong_shapes():
+    def leaks(q, k, v):
+        return attention()(q, k, v) + 0.1 * v[:, -1:]          # every position reads the last
+    expect(ex.check_2(leaks), "wrong", "leaks")
+    expect(ex.check_2(lambda q, k, v: attention()(q, k, v)[0]), "wrong", "shape")
+
+
+def test_2_rejects_mutating_the_inputs():
+    def mutates(q, k, v):
+        q /= math.sqrt(q.size(-1))
+        return attention(scale=False)(q, k, v)
+    expect(ex.check_2(mutates), "wrong", "in place")
+
+
+# --- 3. predict -------------------------------------------------------------------------------
+
+RESULTS = {"+ LayerNorm": torch.tensor([2.195, 2.214, 2.239]),
+           "+ LayerNorm, no positions": torch.tensor([2.380, 2.400, 2.380])}
+
+
+def test_3_a_close_prediction_is_correct():
+    expect(ex.check_3(2.35, RESULTS), "correct", "2.387")
+    expect(ex.check_3(2.45, RESULTS), "correct")
+
+
+def test_3_rejects_no_change_a_bigram_and_far_misses():
+    expect(ex.check_3(2.22, RESULTS), "wrong", "previous character")
+    expect(ex.check_3(2.0, RESULTS), "wrong", "previous character")
+    expect(ex.check_3(2.6, RESULTS), "wrong", "bigram")
+    expect(ex.check_3(2.28, RESULTS), "wrong", "too optimistic by 0.107")
+
+
+def test_3_rejects_non_numbers_and_a_missing_experiment():
+    expect(ex.check_3("2.4", RESULTS), "wrong", "number")
+    expect(ex.check_3(True, RESULTS), "wrong", "number")
+    expect(ex.check_3(-1.0, RESULTS), "wrong", "positive")
+    expect(ex.check_3(2.4, {"+ LayerNorm": RESULTS["+ LayerNorm"]}), "wrong", "run the experiment")
+
+
+# --- 4. top-p --------------------------------------------------------------------------------
 
 def top_p_probs(logits, p):
     probs = torch.softmax(logits, dim=-1)
@@ -81,9 +181,9 @@ def top_p_probs(logits, p):
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
-def test_3_solution_and_the_helper_are_correct():
-    expect(ex.check_3(top_p_probs), "correct")
-    expect(ex.check_3(lambda z, p: torch.softmax(top_p_filter(z, p), dim=-1)), "correct")
+def test_4_solution_and_the_helper_are_correct():
+    expect(ex.check_4(top_p_probs), "correct")
+    expect(ex.check_4(lambda z, p: torch.softmax(top_p_filter(z, p), dim=-1)), "correct")
 
 
 def _variant(*, strict=False, ascending=False, renormalise=True):
@@ -98,43 +198,19 @@ def _variant(*, strict=False, ascending=False, renormalise=True):
     return top_p
 
 
-def test_3_rejects_the_off_by_one():
-    expect(ex.check_3(_variant(strict=True)), "wrong", "crosses p")
+def test_4_rejects_the_off_by_one():
+    expect(ex.check_4(_variant(strict=True)), "wrong", "crosses p")
 
 
-def test_3_rejects_ascending_sort():
-    expect(ex.check_3(_variant(ascending=True)), "wrong", "descending")
+def test_4_rejects_ascending_sort():
+    expect(ex.check_4(_variant(ascending=True)), "wrong", "descending")
 
 
-def test_3_rejects_missing_renormalisation():
-    expect(ex.check_3(_variant(renormalise=False)), "wrong", "sum to 1")
+def test_4_rejects_missing_renormalisation():
+    expect(ex.check_4(_variant(renormalise=False)), "wrong", "sum to 1")
 
 
-def test_3_rejects_no_filtering_and_wrong_shapes():
-    expect(ex.check_3(lambda z, p: torch.softmax(z, dim=-1)), "wrong", "nothing was filtered")
-    expect(ex.check_3(lambda z, p: top_p_probs(z, p)[0]), "wrong", "shape")
-    expect(ex.check_3(lambda z, p: "probs"), "wrong", "tensor")
-
-
-# --- 4. parameter count ---------------------------------------------------------------
-
-def gpt_params(V, T, C, L):
-    per_block = (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C) + 4 * C
-    return V * C + T * C + L * per_block + 2 * C
-
-
-def test_4_solution_is_correct():
-    expect(ex.check_4(gpt_params), "correct")
-
-
-def test_4_rejects_plausible_mistakes():
-    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + V * C), "wrong", "tied")
-    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 4 * C * L), "wrong",
-            "LayerNorm")
-    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 2 * C), "wrong", "ln_f")
-    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) - 9 * C * L), "wrong", "biases")
-
-
-def test_4_rejects_wrong_types():
-    expect(ex.check_4(lambda V, T, C, L: str(gpt_params(V, T, C, L))), "wrong", "int")
-    expect(ex.check_4(lambda V, T, C, L: gpt_params(V, T, C, L) + 0.5), "wrong", "int")
+def test_4_rejects_no_filtering_and_wrong_shapes():
+    expect(ex.check_4(lambda z, p: torch.softmax(z, dim=-1)), "wrong", "nothing was filtered")
+    expect(ex.check_4(lambda z, p: top_p_probs(z, p)[0]), "wrong", "shape")
+    expect(ex.check_4(lambda z, p: "probs"), "wrong", "tensor")

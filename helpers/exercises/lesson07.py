@@ -1,11 +1,13 @@
 """Checkers for the exercises of lesson 07 (a GPT that writes Shakespeare).
 
-1. ``bits_and_perplexity(loss)``: a loss in nats as bits per character and perplexity.
-2. ``temperature_probs(logits, temperature)``: the distribution sampled at a temperature.
-3. ``top_p_probs(logits, p)``: the distribution nucleus (top-p) sampling draws from.
-4. ``gpt_params(V, T, C, L)``: the parameter count of ``helpers.gpt.GPT`` by formula.
+1. *build* ``MyBlock(config)``: the pre-norm residual block from its parts, checked
+   against :class:`helpers.gpt.Block` with copied weights.
+2. *debug* ``fixed_attention(q, k, v)``: causal attention whose mask was off by one.
+3. *predict* the validation loss of the section 8 model without position embeddings,
+   then compare with the measured one.
+4. *apply* ``top_p_probs(logits, p)``: the distribution nucleus (top-p) sampling draws from.
 
-Every reference is computed here, from the formula or from ``helpers.gpt``, never from
+Every reference is computed here, from ``helpers.gpt`` or from the formula, never from
 the learner's other answers; the usual mistakes are recognised and named.
 """
 from __future__ import annotations
@@ -13,18 +15,11 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
-from . import Wrong, checker, expect_shape, run
+from . import Wrong, attempted, checker, expect_shape, run
 
 __all__ = ["check_1", "check_2", "check_3", "check_4"]
-
-
-def _number(value, what: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Wrong(f"{what} should be a number, got {type(value).__name__}")
-    return float(value)
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -41,75 +36,199 @@ def _logits(*shape: int, seed: int, scale: float = 2.0) -> torch.Tensor:
     return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-# --- 1. bits and perplexity ------------------------------------------------------
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> str:
+    diff = (a.double() - b.double()).abs().max().item()
+    return f"max |yours - expected| = {diff:.3g} (outputs of size ~{b.abs().mean().item():.2g})"
+
+
+# --- 1. build the pre-norm residual block ---------------------------------------------
+
+def _block_variants(ref, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the usual wrong blocks compute, with the reference block's own weights."""
+    ln1, ln2, attn, mlp = ref.ln_1, ref.ln_2, ref.attn, ref.mlp
+
+    def relu_mlp(h):
+        return mlp.proj(torch.relu(mlp.fc(h)))
+
+    h = ln1(x)
+    norm_residual = h + attn(h)
+    norm_residual = ln2(norm_residual) + mlp(ln2(norm_residual))
+    post = ln1(x + attn(x))
+    attn_only = x + attn(ln1(x))
+    return {
+        "post-norm: you normalise after adding (x = LN(x + sublayer(x))); a pre-norm block "
+        "adds sublayer(LN(x)) to the un-normalised x":
+            ln2(post + mlp(post)),
+        "no residual connections: each sub-layer replaces x (x = sublayer(LN(x))) instead of "
+        "adding to it (x = x + sublayer(LN(x)))":
+            mlp(ln2(attn(ln1(x)))),
+        "the residual stream carries the normalised input (h = LN(x); x = h + sublayer(h)): "
+        "add the sub-layer's output to x itself, and feed only the sub-layer with LN(x)":
+            norm_residual,
+        "ln_1 is used before both sub-layers: the feed-forward's input goes through ln_2":
+            attn_only + mlp(ln1(attn_only)),
+        "the feed-forward has a ReLU: GPT's MLP uses GELU (nn.GELU())":
+            attn_only + relu_mlp(ln2(attn_only)),
+        "the two sub-layers run in parallel on the same x (x + attn(LN(x)) + mlp(LN(x))): the "
+        "feed-forward must read x after attention has been added":
+            x + attn(ln1(x)) + mlp(ln2(x)),
+        "the feed-forward runs before attention: communicate first (attention), then compute":
+            (lambda y: y + attn(ln1(y)))(x + mlp(ln2(x))),
+        "the feed-forward has no residual connection (x = mlp(LN(x)) after attention)":
+            mlp(ln2(attn_only)),
+    }
+
 
 @checker(1)
-def check_1(bits_and_perplexity):
-    """``bits_and_perplexity(loss)`` -> ``(bits, perplexity)`` for a loss in nats."""
-    for loss in (1.5284, math.log(65), 0.5, 2.0):
-        got = run(bits_and_perplexity, loss)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Wrong(f"bits_and_perplexity({loss}) should return a pair (bits, perplexity), "
-                        f"got {type(got).__name__}")
-        bits = _number(got[0], "bits")
-        perplexity = _number(got[1], "perplexity")
-        want_bits, want_ppl = loss / math.log(2), math.exp(loss)
-        if not math.isclose(bits, want_bits, rel_tol=1e-6):
-            if math.isclose(bits, loss * math.log(2), rel_tol=1e-6):
-                raise Wrong("bits = loss x ln 2: divide by ln 2 instead (1 bit = ln 2 nats)")
-            if math.isclose(bits, loss / math.log(10), rel_tol=1e-6):
-                raise Wrong("bits = loss / ln 10: that converts to decimal digits; divide by ln 2")
-            if math.isclose(bits, loss, rel_tol=1e-6):
-                raise Wrong("bits equals the loss in nats: convert by dividing by ln 2")
-            raise Wrong(f"for a loss of {loss:.4f} nats, bits is {bits:.6g}, "
-                        f"expected {want_bits:.6g}")
-        if not math.isclose(perplexity, want_ppl, rel_tol=1e-6):
-            if math.isclose(perplexity, 2 ** loss, rel_tol=1e-6):
-                raise Wrong("perplexity = 2 ** loss, but the loss is in nats (natural log): "
-                            "use e ** loss (or 2 ** bits)")
-            if math.isclose(perplexity, loss, rel_tol=1e-6):
-                raise Wrong("perplexity equals the loss: it is the exponential of the loss, "
-                            "e ** loss")
-            if math.isclose(perplexity, math.exp(-loss), rel_tol=1e-6):
-                raise Wrong("perplexity = e ** -loss is the geometric-mean probability; "
-                            "perplexity is its inverse, e ** loss")
-            raise Wrong(f"for a loss of {loss:.4f} nats, perplexity is {perplexity:.6g}, "
-                        f"expected {want_ppl:.6g}")
-    return "ln 65 nats gives 6.022 bits and perplexity 65, the uniform guess"
+def check_1(MyBlock):
+    """``MyBlock(config)``: same sub-module names as helpers.gpt.Block, same function."""
+    from ..gpt import Block, GPTConfig
+
+    config = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16, dropout=0.0)
+    gen = torch.Generator().manual_seed(7)
+    ref = Block(config).eval()
+    with torch.no_grad():
+        for p in ref.parameters():       # random gains and shifts too, so every slot matters
+            p.copy_(0.3 * torch.randn(p.shape, generator=gen) + (1.0 if p.dim() == 1 else 0.0))
+    mine = run(MyBlock, config)
+    if not isinstance(mine, nn.Module):
+        raise Wrong(f"MyBlock(config) should build an nn.Module, got {type(mine).__name__}")
+    try:
+        mine.load_state_dict(ref.state_dict())
+    except RuntimeError as e:
+        ours = set(ref.state_dict())
+        theirs = set(mine.state_dict())
+        missing, extra = sorted(ours - theirs), sorted(theirs - ours)
+        if missing or extra:
+            raise Wrong(f"the weights of helpers.gpt.Block cannot be copied in by name: missing "
+                        f"{missing[:4]}, unexpected {extra[:4]}; name the parts ln_1, attn, "
+                        "ln_2 and mlp (with mlp.fc and mlp.proj)") from None
+        first = str(e).split("size mismatch for ")[-1].split("\n")[0]
+        raise Wrong(f"a weight has the wrong shape: {first} (the hidden layer of the "
+                    "feed-forward is 4C wide)") from None
+    mine.eval()
+    for B, T in ((2, 8), (3, 5)):
+        x = 1.0 + 2.0 * torch.randn(B, T, config.n_embd, generator=gen)
+        before = x.clone()
+        with torch.no_grad():
+            got = run(mine, x)
+            expected = ref(before)
+        got = _tensor(got, "MyBlock's output")
+        if not torch.equal(x, before):
+            raise Wrong("forward changes its input x in place (x += ...): write x = x + ... so "
+                        "the caller's tensor is left alone")
+        expect_shape(got, (B, T, config.n_embd), f"MyBlock's output for x of shape {(B, T, 16)}")
+        if _close(got, expected, atol=1e-5):
+            continue
+        with torch.no_grad():
+            for mistake, wrong in _block_variants(ref, before).items():
+                if _close(got, wrong, atol=1e-5):
+                    raise Wrong(mistake)
+        raise Wrong(f"with helpers.gpt.Block's weights copied in, the output differs: "
+                    f"{_max_diff(got, expected)}")
+    return "the same function as helpers.gpt.Block, with its weights"
 
 
-# --- 2. temperature ----------------------------------------------------------------
+# --- 2. debug: the causal mask -----------------------------------------------------------
+
+def _attention(q, k, v, *, diagonal=0, upper=False, fill=float("-inf"), scale=True,
+               after_softmax=False):
+    T = q.size(1)
+    scores = q @ k.transpose(-2, -1)
+    if scale:
+        scores = scores / math.sqrt(q.size(-1))
+    ones = torch.ones(T, T, dtype=torch.bool)
+    allowed = torch.triu(ones, diagonal=-diagonal) if upper else torch.tril(ones, diagonal)
+    if after_softmax:
+        return (scores.softmax(-1) * allowed) @ v
+    return scores.masked_fill(~allowed, fill).softmax(dim=-1) @ v
+
 
 @checker(2)
-def check_2(temperature_probs):
-    """``temperature_probs(logits, temperature)``: (B, V) logits -> (B, V) probabilities."""
-    for B, V, tau in ((2, 7, 0.5), (3, 65, 1.5), (1, 5, 1.0), (2, 10, 0.8)):
-        logits = _logits(B, V, seed=V)
-        got = run(temperature_probs, logits.clone(), tau)
-        got = _tensor(got, "temperature_probs(logits, temperature)")
-        expect_shape(got, (B, V), f"temperature_probs for logits of shape {(B, V)}")
-        expected = torch.softmax(logits.double() / tau, dim=-1)
+def check_2(fixed_attention):
+    """``fixed_attention(q, k, v)``: (B, T, hs) each -> (B, T, hs), position t reads 0..t."""
+    gen = torch.Generator().manual_seed(3)
+    for B, T, hs in ((2, 6, 4), (1, 9, 8)):
+        q, k, v = (torch.randn(B, T, hs, generator=gen, dtype=torch.float64) for _ in range(3))
+        copies = [t.clone() for t in (q, k, v)]
+        got = _tensor(run(fixed_attention, q, k, v), "fixed_attention(q, k, v)")
+        if not all(torch.equal(a, b) for a, b in zip((q, k, v), copies)):
+            raise Wrong("fixed_attention changes q, k or v in place: leave its inputs alone")
+        expect_shape(got, (B, T, hs), f"fixed_attention for q, k, v of shape {(B, T, hs)}")
+        expected = _attention(q, k, v)
         if _close(got, expected):
             continue
-        if _close(got, torch.softmax(logits.double() * tau, dim=-1)):
-            raise Wrong(f"at temperature {tau} you multiply the logits by it: divide, "
-                        "so that a low temperature sharpens the distribution")
-        if _close(got, torch.softmax(logits.double(), dim=-1) / tau):
-            raise Wrong("you divide the probabilities by the temperature after the softmax: "
-                        "they no longer sum to 1; divide the logits before the softmax")
-        if _close(got, logits.double() / tau):
-            raise Wrong("you return the scaled logits: apply the softmax to turn them into "
-                        "probabilities")
-        if _close(got, torch.softmax(logits.double() / tau, dim=0)):
-            raise Wrong("the softmax runs over the batch (dim=0): each row, one distribution "
-                        "over the vocabulary, must sum to 1 (dim=-1)")
-        raise Wrong(f"at temperature {tau} the probabilities differ from softmax(logits / "
-                    f"temperature), e.g. row 0: got {got[0, :3].tolist()}, "
-                    f"expected {expected[0, :3].tolist()}")
-    return "softmax(logits / temperature), row by row"
+        if torch.isnan(got).any():
+            if _close(torch.nan_to_num(got), torch.nan_to_num(_attention(q, k, v, diagonal=-1))):
+                raise Wrong("position 0 gets NaN: tril(..., diagonal=-1) hides every position "
+                            "from itself too, and row 0 has nothing left; a position may read "
+                            "itself (diagonal=0)")
+            raise Wrong("the output has NaN: a row of scores is entirely -inf")
+        if _close(got, _attention(q, k, v, diagonal=1)):
+            raise Wrong("still the planted bug: with tril(..., diagonal=1) position t also reads "
+                        "position t + 1, the character it must predict (diagonal=0)")
+        if _close(got, _attention(q, k, v, upper=True)):
+            raise Wrong("you keep the upper triangle (triu): position t reads the future, not "
+                        "the past; keep the lower triangle")
+        if _close(got, _attention(q, k, v, fill=0.0)):
+            raise Wrong("masked scores are set to 0, but e^0 = 1: the future still gets weight "
+                        "after the softmax; fill them with -inf")
+        if _close(got, _attention(q, k, v, scale=False)):
+            raise Wrong("the mask is right now, but the scores are no longer divided by "
+                        "sqrt(head size): keep the 1/sqrt(hs) scaling")
+        if _close(got, _attention(q, k, v, after_softmax=True)):
+            raise Wrong("you zero the weights after the softmax: each row no longer sums to 1; "
+                        "mask the scores before the softmax")
+        late = [t.clone() for t in (q, k, v)]
+        late[1][:, -1] += 1.0
+        late[2][:, -1] += 1.0
+        moved = _tensor(run(fixed_attention, *late), "fixed_attention(q, k, v)")
+        if not _close(moved[:, :-1], got[:, :-1]):
+            raise Wrong("changing the last position's key and value changes earlier outputs: "
+                        "the future still leaks into the past")
+        raise Wrong(f"fixed_attention differs from masked softmax attention: "
+                    f"{_max_diff(got, expected)}")
+    return "position t reads positions 0..t and nothing later"
 
 
-# --- 3. nucleus (top-p) ------------------------------------------------------------
+# --- 3. predict: the model of section 8 without position embeddings ------------------------
+
+WITHOUT, WITH = "+ LayerNorm, no positions", "+ LayerNorm"
+PREDICTION_TOLERANCE = 0.08   # nats per character; the measured mean moves ~0.01 across CPUs
+
+
+@checker(3)
+def check_3(predicted_val, results):
+    """``predicted_val``: the learner's prediction; ``results``: the lesson's losses per stage."""
+    attempted(predicted_val)
+    if isinstance(predicted_val, bool) or not isinstance(predicted_val, (int, float)):
+        raise Wrong(f"predicted_val should be a number (a validation loss in nats per "
+                    f"character), got {type(predicted_val).__name__}")
+    if not isinstance(results, dict) or WITHOUT not in results or WITH not in results:
+        raise Wrong(f"results has no row '{WITHOUT}': run the experiment in the exercise cell "
+                    "(after section 8's training) before the check")
+    measured = float(torch.as_tensor(results[WITHOUT]).mean())
+    with_pos = float(torch.as_tensor(results[WITH]).mean())
+    pred = float(predicted_val)
+    if not math.isfinite(pred) or pred <= 0:
+        raise Wrong(f"predicted_val = {pred}: a validation loss is a positive number")
+    gap = pred - measured
+    said = (f"you predicted {pred:.3f}, the three seeds measured ≈{measured:.3f} "
+            f"(with positions ≈{with_pos:.3f})")
+    if abs(gap) <= PREDICTION_TOLERANCE:
+        return f"{said}: within {PREDICTION_TOLERANCE} of it"
+    if pred <= with_pos + 0.03:
+        raise Wrong(f"{said}. Without positions attention cannot tell the previous character "
+                    "from one ten characters back, and spelling needs exactly that")
+    if pred >= 2.48:
+        raise Wrong(f"{said}. Not back to a bigram: attention still knows which characters "
+                    "came before in the window (a bag of characters), and each position still "
+                    "knows its own character")
+    direction = "too pessimistic" if gap > 0 else "too optimistic"
+    raise Wrong(f"{said}: the right direction, but {direction} by {abs(gap):.3f}")
+
+
+# --- 4. nucleus (top-p) ------------------------------------------------------------
 
 def _top_p_reference(logits: torch.Tensor, p: float, *, strict: bool = False,
                      ascending: bool = False, renormalise: bool = True) -> torch.Tensor:
@@ -124,8 +243,8 @@ def _top_p_reference(logits: torch.Tensor, p: float, *, strict: bool = False,
     return kept / kept.sum(-1, keepdim=True) if renormalise else kept
 
 
-@checker(3)
-def check_3(top_p_probs):
+@checker(4)
+def check_4(top_p_probs):
     """``top_p_probs(logits, p)``: (B, V) logits -> (B, V) nucleus-sampling probabilities."""
     cases = [(_logits(2, 65, seed=2), 0.5), (_logits(3, 12, seed=1), 0.9),
              (_logits(2, 8, seed=3, scale=4.0), 0.3), (_logits(1, 10, seed=4), 0.999)]
@@ -153,43 +272,3 @@ def check_3(top_p_probs):
                     f"e.g. row 0: got {got[0, :4].tolist()}, expected {expected[0, :4].tolist()}")
     return "the smallest set of likeliest tokens reaching p, renormalised"
 
-
-# --- 4. the parameter count ---------------------------------------------------------
-
-def _per_block(C: int) -> int:
-    return (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C) + 4 * C
-
-
-@checker(4)
-def check_4(gpt_params):
-    """``gpt_params(V, T, C, L)``: parameters of ``helpers.gpt.GPT`` (tied lm_head, biases)."""
-    from ..gpt import GPT, GPTConfig
-
-    for V, T, C, L, H in ((65, 128, 128, 4, 4), (65, 64, 16, 1, 2), (50, 32, 48, 3, 6)):
-        got = run(gpt_params, V, T, C, L)
-        if isinstance(got, bool) or not isinstance(got, int):
-            if isinstance(got, float) and got.is_integer():
-                got = int(got)
-            else:
-                raise Wrong(f"gpt_params should return an int, got {type(got).__name__}")
-        expected = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=H,
-                                 n_embd=C)).num_params()
-        if got == expected:
-            continue
-        where = f"for V={V}, T={T}, C={C}, L={L}"
-        diff = got - expected
-        if diff == V * C or diff == V * C + V:
-            raise Wrong(f"{where} you count lm_head separately ({diff:+,}): its weight is the "
-                        "token embedding (tied) and adds nothing")
-        if diff == -L * 4 * C:
-            raise Wrong(f"{where} the blocks' two LayerNorms (4C per block) are missing")
-        if diff == -2 * C:
-            raise Wrong(f"{where} the final LayerNorm ln_f (2C) is missing")
-        if diff == -T * C:
-            raise Wrong(f"{where} the position embedding (T x C) is missing")
-        if diff == -L * (3 * C + C + 4 * C + C):
-            raise Wrong(f"{where} the Linear layers' biases (9C per block) are missing")
-        if diff == -(L - 1) * _per_block(C) and L > 1:
-            raise Wrong(f"{where} you count one block; there are L = {L}")
-        raise Wrong(f"{where} you count {got:,} parameters, helpers.gpt.GPT has {expected:,}")
-    return "matches helpers.gpt.GPT for three shapes"
