@@ -1,24 +1,28 @@
 """Checkers for the exercises of lesson 09 (normalisation layers).
 
-1. ``update_running_stats(running_mean, running_var, batch, momentum)``: BatchNorm's
-   running statistics after one training batch (PyTorch's convention).
+1. ``prediction``, ``final_loss(gain, lr)``: predict, then measure which initial gain
+   trains the BatchNorm network best at a 16x larger learning rate.
 2. ``layer_norm(x, gamma, beta, eps)``: LayerNorm over the last dimension, by hand.
 3. ``rms_norm(x, weight, eps)``: RMSNorm, LayerNorm without the mean.
-4. ``fold_batchnorm(linear, bn)``: a Linear layer followed by an eval-mode BatchNorm,
-   folded into one Linear layer.
-5. ``batchnorm_backward(dy, x, gamma, eps)``: BatchNorm's input gradient by hand.
+4. ``fold_batchnorm(linear, bn)``: a Linear layer (with or without bias) followed by an
+   eval-mode BatchNorm, folded into one Linear layer (derived by the learner).
+5. ``batchnorm_backward(dy, x, gamma, eps)``: BatchNorm's input gradient, derived from
+   its computation graph.
 
 Every reference is computed here (from the formula or from PyTorch), never from the
-learner's other code; the usual mistakes (the biased variance, the swapped momentum,
-normalising over the batch, a missing term...) are recognised and named.
+learner's other code; the usual mistakes (a forgotten or misplaced eps, the unbiased
+variance, normalising over the batch, a missing term...) are recognised and named, and a
+mismatch is shown with ten digits and its relative error.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import Wrong, checker, expect_shape, run
+from . import Wrong, attempted, checker, expect_shape, run
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "check_5"]
 
@@ -39,57 +43,59 @@ def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6) -> bool:
                                                       rtol=1e-5))
 
 
-def _mismatch(what: str, got: torch.Tensor, expected: torch.Tensor) -> Wrong:
-    i = int((got - expected).abs().flatten().argmax())
+def _mismatch(what: str, got: torch.Tensor, expected: torch.Tensor, atol: float = 1e-6) -> Wrong:
+    """The largest difference, with enough digits to see it, and its relative error."""
+    diff = (got - expected).abs().flatten()
+    i = int(diff.argmax())
+    g, e = got.flatten()[i].item(), expected.flatten()[i].item()
+    rel = abs(g - e) / max(abs(e), 1e-300)
     return Wrong(f"{what} differs from the expected values, e.g. at flat index {i}: "
-                 f"got {got.flatten()[i].item():.6g}, expected {expected.flatten()[i].item():.6g}")
+                 f"got {g:.10g}, expected {e:.10g} (relative error {rel:.1e}, tolerance "
+                 f"{atol:g} + 1e-5 relative)")
 
 
-# --- 1. BatchNorm's running statistics -----------------------------------------------
+# --- 1. predict, then measure: which gain trains best at a 16x larger learning rate --
 
-def _running_reference(mean, var, batch, m, unbiased=True, swapped=False):
-    n = batch.shape[0]
-    batch_mean = batch.mean(0)
-    batch_var = batch.var(0, unbiased=False)
-    if unbiased:
-        batch_var = batch_var * n / (n - 1)
-    if swapped:
-        return m * mean + (1 - m) * batch_mean, m * var + (1 - m) * batch_var
-    return (1 - m) * mean + m * batch_mean, (1 - m) * var + m * batch_var
+GAINS = (0.25, 1.0, 4.0)
+
+
+def _loss_value(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise Wrong(f"{what} should be a number (the mean loss of the last 50 steps), got "
+                    f"{type(value).__name__}") from None
+    if not math.isfinite(number):
+        raise Wrong(f"{what} is {number}: that run diverged; check that the network has "
+                    "BatchNorm (norm=BatchNorm1d, bias=False) and that you return the loss")
+    if not 0 < number < 10:
+        raise Wrong(f"{what} is {number:.4g}; a cross-entropy over 10 classes should lie "
+                    "between 0 and about 2.3 after training")
+    return number
 
 
 @checker(1)
-def check_1(update_running_stats):
-    """``update_running_stats(running_mean, running_var, batch, momentum)`` -> the new
-    ``(running_mean, running_var)``, each (C,), for a batch (N, C), as nn.BatchNorm1d."""
-    for n, c, m, seed in ((16, 4, 0.1, 0), (5, 3, 0.3, 1), (40, 2, 0.05, 2)):
-        mean0 = _randn(c, seed=seed + 10)
-        var0 = _randn(c, seed=seed + 20).abs() + 0.5
-        batch = _randn(n, c, seed=seed) * 3 + 2
-        result = run(update_running_stats, mean0.clone(), var0.clone(), batch.clone(), m)
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise Wrong("return two tensors: (new running_mean, new running_var)")
-        new_mean = _tensor(result[0], "the new running mean")
-        new_var = _tensor(result[1], "the new running variance")
-        expect_shape(new_mean, (c,), f"the new running mean for a batch of shape {(n, c)}")
-        expect_shape(new_var, (c,), f"the new running variance for a batch of shape {(n, c)}")
-        ref_mean, ref_var = _running_reference(mean0, var0, batch, m)
-        swap_mean, swap_var = _running_reference(mean0, var0, batch, m, swapped=True)
-        if _close(new_mean, swap_mean) and not _close(new_mean, ref_mean):
-            raise Wrong("the momentum is swapped: in PyTorch it is the weight of the NEW batch, "
-                        "running = (1 - momentum) * running + momentum * batch")
-        if not _close(new_mean, ref_mean):
-            raise _mismatch(f"the new running mean (batch {(n, c)}, momentum {m})",
-                            new_mean, ref_mean)
-        if _close(new_var, swap_var) and not _close(new_var, ref_var):
-            raise Wrong("the running variance uses the swapped momentum; the mean does not")
-        _, biased_var = _running_reference(mean0, var0, batch, m, unbiased=False)
-        if _close(new_var, biased_var):
-            raise Wrong("the running variance is updated with the biased batch variance "
-                        "(divided by n); PyTorch uses the unbiased one, divided by n - 1")
-        if not _close(new_var, ref_var):
-            raise _mismatch(f"the new running variance (batch {(n, c)}, momentum {m})",
-                            new_var, ref_var)
+def check_1(prediction, final_loss):
+    """``prediction``: the gain (0.25, 1.0 or 4.0) expected to end lowest at lr 1.6;
+    ``final_loss(gain, lr)``: trains the BatchNorm network 200 steps, returns the final loss."""
+    attempted(prediction)
+    if isinstance(prediction, bool) or not isinstance(prediction, (int, float)) \
+            or float(prediction) not in GAINS:
+        raise Wrong(f"prediction should be one of the gains {GAINS} (a number), "
+                    f"got {prediction!r}")
+    losses = {g: _loss_value(run(final_loss, g, 1.6), f"final_loss({g}, 1.6)") for g in GAINS}
+    at_base = _loss_value(run(final_loss, 1.0, 0.1), "final_loss(1.0, 0.1)")
+    if at_base == losses[1.0]:
+        raise Wrong(f"final_loss(1.0, 0.1) and final_loss(1.0, 1.6) both give {at_base:.6f}: "
+                    "your function ignores lr; pass it to train_sgd(..., lr=lr)")
+    measured = ", ".join(f"gain {g}: {v:.4f}" for g, v in losses.items())
+    best = min(losses, key=losses.get)
+    if float(prediction) != best:
+        raise Wrong(f"you predicted gain {float(prediction)}, but gain {best} ended lowest at "
+                    f"lr 1.6 ({measured}). With BatchNorm, gain a at learning rate eta trains "
+                    "the hidden weights like gain 1 at eta / a**2: which gain turns 1.6 into "
+                    "the grid's best learning rate?")
+    return f"gain {best} ended lowest at lr 1.6, as you predicted"
 
 
 # --- 2. LayerNorm by hand ---------------------------------------------------------
@@ -101,6 +107,7 @@ def check_2(layer_norm):
     for shape, seed in (((6, 8), 0), ((2, 5, 4), 1), ((1, 3), 2)):
         c = shape[-1]
         x = _randn(*shape, seed=seed) * 3 + 1
+        x.view(-1, c)[0] = x.view(-1, c)[0] * 1e-3 + 0.5    # a nearly constant example: eps matters
         gamma, beta = _randn(c, seed=seed + 5).abs() + 0.5, _randn(c, seed=seed + 6)
         got = _tensor(run(layer_norm, x.clone(), gamma, beta, 1e-5), "layer_norm's result")
         expect_shape(got, shape, f"layer_norm(x) for x of shape {shape}")
@@ -114,13 +121,18 @@ def check_2(layer_norm):
                             "BatchNorm; LayerNorm normalises each example over its features "
                             "(the last dimension)")
         mu = x.mean(-1, keepdim=True)
-        unbiased = (x - mu) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * gamma + beta
-        if _close(got, unbiased):
+        var = x.var(-1, keepdim=True, unbiased=False)
+        if _close(got, (x - mu) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * gamma + beta):
             raise Wrong("you use the unbiased variance (divided by C - 1); LayerNorm divides "
                         "by C (torch.var(..., unbiased=False))")
-        plain = (x - mu) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5)
-        if _close(got, plain):
+        if _close(got, (x - mu) / torch.sqrt(var + 1e-5)):
             raise Wrong("gamma and beta are not applied: return gamma * x_hat + beta")
+        if _close(got, (x - mu) / (torch.sqrt(var) + 1e-5) * gamma + beta):
+            raise Wrong("eps is added outside the square root: LayerNorm divides by "
+                        "sqrt(var + eps); it matters for a nearly constant example (row 0)")
+        if _close(got, (x - mu) / torch.sqrt(var) * gamma + beta):
+            raise Wrong("eps is missing: LayerNorm divides by sqrt(var + eps); without it a "
+                        "nearly constant example (row 0) is blown up")
         raise _mismatch(f"layer_norm(x) for x of shape {shape}", got, expected)
 
 
@@ -158,9 +170,10 @@ def check_3(rms_norm):
 
 # --- 4. Fold BatchNorm into the Linear layer before it ------------------------------
 
-def _linear_and_bn(n_in: int, n_out: int, seed: int):
+def _linear_and_bn(n_in: int, n_out: int, seed: int, bias: bool = True):
     torch.manual_seed(seed)
-    linear, bn = nn.Linear(n_in, n_out).double(), nn.BatchNorm1d(n_out).double()
+    linear = nn.Linear(n_in, n_out, bias=bias).double()
+    bn = nn.BatchNorm1d(n_out).double()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         bn.weight.uniform_(0.5, 2.0, generator=g)
@@ -178,14 +191,22 @@ def _all_tensors(*modules: nn.Module) -> list[torch.Tensor]:
 @checker(4)
 def check_4(fold_batchnorm):
     """``fold_batchnorm(linear, bn)`` -> one ``nn.Linear`` equal to ``bn(linear(x))`` with
-    ``bn`` in evaluation mode; ``linear`` and ``bn`` are left unchanged."""
-    for n_in, n_out, seed in ((6, 3, 0), (4, 5, 1)):
-        linear, bn = _linear_and_bn(n_in, n_out, seed)
+    ``bn`` in evaluation mode, for a ``linear`` with or without bias; ``linear`` and ``bn``
+    are left unchanged."""
+    for n_in, n_out, seed, bias in ((6, 3, 0, True), (4, 5, 1, True), (3, 2, 2, False)):
+        linear, bn = _linear_and_bn(n_in, n_out, seed, bias)
+        layer = f"nn.Linear({n_in}, {n_out}{'' if bias else ', bias=False'})"
         before = [t.clone() for t in _all_tensors(linear, bn)]
-        fused = run(fold_batchnorm, linear, bn)
+        try:
+            fused = run(fold_batchnorm, linear, bn)
+        except Wrong as e:
+            if bias:
+                raise
+            raise Wrong(f"it fails for {layer}, the layer the lesson puts before a BatchNorm "
+                        f"({e}); a missing bias counts as 0") from None
         if not isinstance(fused, nn.Linear):
             raise Wrong(f"fold_batchnorm should return an nn.Linear, got {type(fused).__name__}")
-        expect_shape(fused.weight, (n_out, n_in), f"the fused weight for Linear({n_in}, {n_out})")
+        expect_shape(fused.weight, (n_out, n_in), f"the fused weight for {layer}")
         if fused.bias is None:
             raise Wrong("the fused Linear needs a bias: BatchNorm's shift ends up there")
         after = _all_tensors(linear, bn)
@@ -193,23 +214,27 @@ def check_4(fold_batchnorm):
             raise Wrong("fold_batchnorm changed linear or bn in place; build a new nn.Linear")
         x = _randn(10, n_in, seed=seed + 7)
         with torch.no_grad():
-            expected, got = bn(linear(x)), fused.double()(x)
+            z = linear(x)
+            expected, got = bn(z), fused.double()(x)
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            no_mean = z * s + bn.bias
+            no_eps = (z - bn.running_mean) * bn.weight / torch.sqrt(bn.running_var) + bn.bias
+            columns = x @ (linear.weight * s).T if n_in == n_out else None
         if _close(got, expected, atol=1e-5):
             continue
-        s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        with torch.no_grad():
-            no_mean = x @ (s[:, None] * linear.weight).T + s * linear.bias + bn.bias
-            no_eps_s = bn.weight / torch.sqrt(bn.running_var)
-            no_eps = (x @ linear.weight.T + linear.bias - bn.running_mean) * no_eps_s + bn.bias
         if _close(got, no_mean, atol=1e-5):
-            raise Wrong("the running mean is missing: the fused bias is "
-                        "s * (b - running_mean) + beta")
+            raise Wrong(f"the running mean is missing ({layer}): BatchNorm subtracts it before "
+                        "scaling, so it belongs in the fused bias")
         if _close(got, no_eps, atol=1e-5):
-            raise Wrong("eps is missing: s = gamma / sqrt(running_var + eps)")
-        raise _mismatch(f"the fused Linear's output (Linear({n_in}, {n_out}))", got, expected)
+            raise Wrong(f"eps is missing ({layer}): BatchNorm divides by "
+                        "sqrt(running_var + eps), and feature 0 has running_var 2e-5")
+        if columns is not None and _close(got - got.mean(0), columns - columns.mean(0), atol=1e-5):
+            raise Wrong(f"the weights are scaled by column ({layer}): each OUTPUT feature c "
+                        "has its own scale, so scale row c of the weight")
+        raise _mismatch(f"the fused Linear's output ({layer})", got, expected, atol=1e-5)
 
 
-# --- 5. BatchNorm's backward pass by hand -------------------------------------------
+# --- 5. BatchNorm's backward pass, derived from its graph --------------------------------
 
 def _autograd_backward(dy, x, gamma, eps):
     x = x.clone().requires_grad_()
@@ -224,6 +249,7 @@ def check_5(batchnorm_backward):
     BatchNorm (batch statistics), checked against autograd."""
     for n, c, seed in ((32, 5, 0), (7, 3, 1)):
         x = _randn(n, c, seed=seed) * 3 + 1
+        x[:, 0] = x[:, 0] * 1e-3                 # a feature with a tiny variance: eps matters
         gamma = _randn(c, seed=seed + 1).abs() + 0.5
         dy = _randn(n, c, seed=seed + 2)
         eps = 1e-5
@@ -237,10 +263,21 @@ def check_5(batchnorm_backward):
         x_hat = (x - x.mean(0)) / sigma
         if _close(got, gamma * dy / sigma, atol=1e-8):
             raise Wrong("this treats the batch mean and variance as constants (gamma * dy / "
-                        "sigma): both depend on x, which adds two terms")
+                        "sigma): both depend on x, which adds two more paths from x to L")
         if _close(got, gamma / sigma * (dy - dy.mean(0)), atol=1e-8):
-            raise Wrong("the term through the variance is missing: subtract also "
-                        "x_hat * mean(dy * x_hat)")
+            raise Wrong("the path through the variance is missing: x reaches L also through "
+                        "v and sigma, which every x_hat_i uses")
+        if _close(got, gamma / sigma * (dy - x_hat * (dy * x_hat).mean(0)), atol=1e-8):
+            raise Wrong("the path through the mean is missing: every d_j = x_j - mu depends "
+                        "on mu, so mu collects a gradient from all of them")
         if _close(got, (dy - dy.mean(0) - x_hat * (dy * x_hat).mean(0)) / sigma, atol=1e-8):
             raise Wrong("gamma is missing: y = gamma * x_hat + beta, so dL/dx_hat = gamma * dy")
-        raise _mismatch(f"dL/dx for x of shape {(n, c)}", got, expected)
+        if _close(got, _autograd_backward(dy, x, gamma, 0.0), atol=1e-8):
+            raise Wrong("eps is missing: sigma = sqrt(v + eps); feature 0 has a tiny variance, "
+                        "where eps changes the gradient")
+        unbiased = x.clone().requires_grad_()
+        (gamma * (unbiased - unbiased.mean(0)) / torch.sqrt(unbiased.var(0) + eps)).backward(dy)
+        if _close(got, unbiased.grad, atol=1e-8):
+            raise Wrong("you use the unbiased variance (divided by n - 1); BatchNorm normalises "
+                        "with the biased one, v = mean of d**2")
+        raise _mismatch(f"dL/dx for x of shape {(n, c)}", got, expected, atol=1e-8)
