@@ -288,3 +288,10 @@ def test_5_wrong():
                          (returns_value, "as a float")]:
         verdict = ex.check_5(wrong)
         assert verdict.status == "wrong" and words in verdict.message, (wrong, verdict)
+
+
+def test_5_the_planted_step_makes_the_loss_go_up_as_the_task_says():
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1], activation="relu")
+    losses = [ex.planted_train_step(model, X_list, y_list, 1.0 - 0.9 * k / 100) for k in range(5)]
+    assert all(b > a for a, b in zip(losses, losses[1:])), losses
