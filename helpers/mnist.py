@@ -64,28 +64,43 @@ class MNISTMLP(nn.Module):
         return self.net(x)  # (N, 1, 28, 28) -> (N, 10)
 
 
+HEADS = ("flatten", "average")
+
+
+def _check_head(head: str) -> str:
+    if head not in HEADS:
+        raise ValueError(f"head must be 'flatten' (one weight per position) or 'average' "
+                         f"(global average pooling), got {head!r}")
+    return head
+
+
 class SmallCNN(nn.Module):
     """Two 3x3 convolution + 2x2 max-pool stages, then a linear layer to 10 logits.
 
-    28x28 -> conv 16 -> pool -> 14x14 -> conv 32 -> pool -> 7x7 -> linear. The
+    28x28 -> conv 16 -> pool -> 14x14 -> conv 32 -> pool -> 7x7 -> head. The
     convolutions share one small kernel across all positions, so the network has
-    fewer weights than the MLP; the final linear layer, though, has one weight per
-    (channel, position) of the 7x7 maps, so it still cares where a stroke is.
+    fewer weights than the MLP. The default ``head="flatten"`` has one weight per
+    (channel, position) of the 7x7 maps, so it still cares where a stroke is;
+    ``head="average"`` averages each channel over the 7x7 positions first (global
+    average pooling) and changes nothing else: lesson 10's one-change ablation.
     """
 
-    def __init__(self, channels: tuple[int, int] = (16, 32)):
+    def __init__(self, channels: tuple[int, int] = (16, 32), head: str = "flatten"):
         super().__init__()
         c1, c2 = channels
+        self.head = _check_head(head)
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, kernel_size=3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),                                          # (N, c1, 14, 14)
             nn.Conv2d(c1, c2, kernel_size=3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),                                          # (N, c2, 7, 7)
         )
-        self.classifier = nn.Linear(c2 * 7 * 7, 10)
+        self.classifier = nn.Linear(c2 * 7 * 7 if head == "flatten" else c2, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))  # (N, 10)
+        maps = self.features(x)                                       # (N, c2, 7, 7)
+        pooled = maps.flatten(1) if self.head == "flatten" else maps.mean(dim=(2, 3))
+        return self.classifier(pooled)                                # (N, 10)
 
 
 class GlobalPoolCNN(nn.Module):
@@ -95,12 +110,14 @@ class GlobalPoolCNN(nn.Module):
     Averaging over positions throws away *where* a feature fired and keeps only *how
     much*: a digit moved by a few pixels gives nearly the same 32 averages, so the
     classifier's answer hardly changes. BatchNorm (lesson 09) lets this small network
-    train in a few epochs at a large learning rate.
+    train in a few epochs at a large learning rate. ``head="flatten"`` swaps only the
+    head for SmallCNN's kind (one weight per position of the 7x7 maps).
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (8, 16, 32)):
+    def __init__(self, channels: tuple[int, int, int] = (8, 16, 32), head: str = "average"):
         super().__init__()
         c1, c2, c3 = channels
+        self.head = _check_head(head)
 
         def stage(c_in: int, c_out: int) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.BatchNorm2d(c_out),
@@ -111,10 +128,12 @@ class GlobalPoolCNN(nn.Module):
             *stage(c1, c2), nn.MaxPool2d(2),   # (N, c2, 7, 7)
             *stage(c2, c3),                    # (N, c3, 7, 7)
         )
-        self.classifier = nn.Linear(c3, 10)
+        self.classifier = nn.Linear(c3 if head == "average" else c3 * 7 * 7, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.features(x).mean(dim=(2, 3))  # (N, c3): one average per channel
+        maps = self.features(x)                      # (N, c3, 7, 7)
+        # "average": one average per channel, (N, c3); "flatten": every position, (N, c3*49)
+        pooled = maps.mean(dim=(2, 3)) if self.head == "average" else maps.flatten(1)
         return self.classifier(pooled)               # (N, 10)
 
 

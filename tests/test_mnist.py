@@ -97,6 +97,43 @@ def test_global_pool_cnn_ignores_where_features_are():
     assert cnn_change > 1e-3
 
 
+AVG_SMALL_PARAMS = CNN_PARAMS - (32 * 7 * 7 * 10 + 10) + (32 * 10 + 10)
+FLAT_GAP_PARAMS = GAP_PARAMS - (32 * 10 + 10) + (32 * 7 * 7 * 10 + 10)
+
+
+def test_the_head_is_the_only_change():
+    """SmallCNN(head="average") and GlobalPoolCNN(head="flatten") differ from the defaults in
+    the last layer only: the same feature layers, and the same features for the same seed."""
+    for model_class, other, n_params in [(SmallCNN, "average", AVG_SMALL_PARAMS),
+                                         (GlobalPoolCNN, "flatten", FLAT_GAP_PARAMS)]:
+        torch.manual_seed(0)
+        default = model_class()
+        torch.manual_seed(0)
+        swapped = model_class(head=other)
+        assert sum(p.numel() for p in swapped.parameters()) == n_params
+        features = {k: v for k, v in swapped.state_dict().items() if k.startswith("features")}
+        assert all(torch.equal(v, default.state_dict()[k]) for k, v in features.items())
+        assert swapped(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_an_average_head_ignores_where_features_are():
+    """The lesson's one-change ablation: SmallCNN with the average head gives the same logits
+    for a bar moved by 4 pixels (one cell of its 7x7 grid) on a canvas far from the borders."""
+    torch.manual_seed(0)
+    model = SmallCNN(head="average").eval()
+    canvas = torch.zeros(1, 1, 56, 56)
+    canvas[0, 0, 24:32, 24:28] = 1.0
+    with torch.no_grad():
+        change = (model(torch.roll(canvas, 4, dims=-1)) - model(canvas)).abs().max().item()
+    assert change < 1e-5
+
+
+def test_an_unknown_head_is_named():
+    for model_class in (SmallCNN, GlobalPoolCNN):
+        with pytest.raises(ValueError, match="head must be 'flatten'.*or 'average'.*'max'"):
+            model_class(head="max")
+
+
 def test_training_learns_and_is_reproducible(splits):
     """One epoch on 1,000 images lifts the MLP far above chance (10 %), the same way twice."""
     small = _small(splits, 1000, 500)

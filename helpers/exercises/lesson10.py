@@ -1,9 +1,13 @@
 """Checkers for lesson 10 (convolution and MNIST).
 
-1. ``conv_output_size(size, kernel, stride, padding)``: how many positions a kernel takes.
-2. ``conv2d_stride2(image, kernel)``: a stride-2 convolution by hand, against ``F.conv2d``.
-3. ``max_pool2d(x, k)``: max-pooling built from ``unfold``, against ``F.max_pool2d``.
-4. ``conv_as_matrix(kernel, H, W)``: a convolution written as one (sparse) matrix.
+1. ``receptive_field(layers)``: derive how many input pixels one cell of a conv/pool stack
+   sees, from the layers' kernel sizes and strides (the lesson only measures it).
+2. ``conv2d_fixed(x, weight, bias)``: debug :data:`BUGGY_CONV2D`, an unfold convolution with
+   two planted bugs.
+3. ``prediction`` and ``mirrored_accuracy(model)``: predict, then measure, what mirroring the
+   digits does to the global-pool CNN that shifts did not disturb.
+4. ``max_pool2d(x, k)``: max-pooling built from ``unfold``, against ``F.max_pool2d``.
+5. ``conv_as_matrix(kernel, H, W)``: a convolution written as one (sparse) matrix.
 """
 from __future__ import annotations
 
@@ -12,98 +16,266 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from . import Wrong, checker, expect_close, expect_shape, run
+from ..conv import unfold
+from . import Wrong, attempted, checker, expect_close, expect_shape, run
 
-__all__ = ["check_1", "check_2", "check_3", "check_4"]
-
-
-def _reference_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "buggy_conv2d",
+           "BUGGY_CONV2D", "reference_receptive_field"]
 
 
-# (size, kernel, stride, padding): stride 1 and 2, padding 0 to 2, sizes that a stride does
-# not divide (the floor matters), a kernel as large as the image
-SIZE_CASES = [(28, 3, 1, 1), (28, 3, 1, 0), (28, 3, 2, 1), (28, 3, 2, 0), (8, 3, 2, 0),
-              (10, 3, 3, 1), (9, 4, 2, 2), (5, 5, 1, 0), (28, 2, 2, 0), (13, 5, 2, 1)]
+# --- 1. the receptive field of a stack of layers ---------------------------------------
 
-# formulas a learner plausibly writes instead, and what to say about each
-SIZE_MISTAKES = [
-    (lambda n, k, s, p: (n + 2 * p - k) // s, "the +1 is missing: a kernel that fits once "
-     "(size == kernel) takes 1 position, not 0"),
-    (lambda n, k, s, p: (n + p - k) // s + 1, "padding adds p zeros on *both* sides: "
-     "count it twice (2 * padding)"),
-    (lambda n, k, s, p: (n - k) // s + 1, "padding is ignored: it adds 2 * padding to the size"),
-    (lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1, "rounded up: a window that would stick "
-     "out of the padded image is not taken, so round down (//)"),
-    (lambda n, k, s, p: round((n + 2 * p - k) / s) + 1, "rounded to nearest: a window that "
-     "would stick out of the padded image is not taken, so round down (//)"),
-    (lambda n, k, s, p: (n + 2 * p - k) + 1, "the stride is ignored: divide by it"),
+def reference_receptive_field(layers) -> int:
+    """Width in input pixels seen by one cell of the last layer; ``layers`` are
+    ``(kernel, stride)`` pairs, first layer first."""
+    field, step = 1, 1   # step: input pixels between neighbouring cells of the current grid
+    for kernel, stride in layers:
+        field += (kernel - 1) * step
+        step *= stride
+    return field
+
+
+# stacks the lesson measured (SmallCNN, GlobalPoolCNN) and others: strided convs, a big
+# kernel, pools only, a 1x1 layer; together they tell the usual mistakes apart
+FIELD_CASES = [
+    [(3, 1), (2, 2), (3, 1), (2, 2)],
+    [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)],
+    [(5, 2), (3, 2), (3, 1)],
+    [(7, 1)],
+    [(3, 1), (3, 1), (3, 1)],
+    [(2, 2), (2, 2), (2, 2)],
+    [(3, 3), (3, 3)],
+    [(1, 1), (3, 2), (1, 1), (3, 1)],
 ]
 
 
+def _stride_too_early(layers):
+    field, step = 1, 1
+    for kernel, stride in layers:
+        step *= stride
+        field += (kernel - 1) * step
+    return field
+
+
+def _product(layers):
+    out = 1
+    for kernel, _ in layers:
+        out *= kernel
+    return out
+
+
+FIELD_MISTAKES = [
+    (lambda layers: sum(k for k, _ in layers), "adds the kernel widths: neighbouring windows "
+     "overlap, so a layer adds (kernel - 1) cells, and each cell is as many input pixels "
+     "apart as the strides before it make"),
+    (lambda layers: 1 + sum(k - 1 for k, _ in layers), "ignores the strides: after a layer of "
+     "stride s, one step of the next layer's window spans s times as many input pixels"),
+    (_stride_too_early, "applies a layer's stride to its own kernel: a layer's stride only "
+     "spaces out the cells that the *later* layers see"),
+    (lambda layers: 1 + sum(k * _step_before(layers, i) for i, (k, _) in enumerate(layers)),
+     "counts kernel steps instead of kernel - 1: a kernel of width k reaches k - 1 cells "
+     "beyond the one it starts on"),
+    (_product, "multiplies the kernel widths: fields grow by adding, not multiplying"),
+]
+
+
+def _step_before(layers, i):
+    step = 1
+    for _, stride in layers[:i]:
+        step *= stride
+    return step
+
+
 @checker(1)
-def check_1(conv_output_size) -> str:
-    """``conv_output_size(size, kernel, stride, padding)`` returns the int
-    ``(size + 2*padding - kernel) // stride + 1`` on every case."""
-    raw = {case: run(conv_output_size, *case) for case in SIZE_CASES}
-    for case, got in raw.items():  # a fraction first: it names the mistake best
-        if isinstance(got, float) and not got.is_integer():
-            raise Wrong(f"conv_output_size{case} returned {got}, not a whole number: a window "
-                        "that would stick out of the image is not taken, so round down with //")
-    answers = {}
-    for case, got in raw.items():
+def check_1(receptive_field) -> str:
+    """``receptive_field(layers)`` is the receptive field of every stack in FIELD_CASES."""
+    answers = []
+    for layers in FIELD_CASES:
+        got = run(receptive_field, [tuple(layer) for layer in layers])
         if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-            raise Wrong(f"conv_output_size{case} returned {got!r} ({type(got).__name__}); "
-                        "return an int (use // for the division)")
-        answers[case] = int(got)
-    wrong = [case for case in SIZE_CASES if answers[case] != _reference_size(*case)]
-    if not wrong:
+            if isinstance(got, float) and got.is_integer():
+                got = int(got)
+            else:
+                raise Wrong(f"receptive_field({layers}) returned {got!r}; return a whole number "
+                            "of pixels (an int)")
+        answers.append(int(got))
+    expected = [reference_receptive_field(layers) for layers in FIELD_CASES]
+    if answers == expected:
         return None
-    for formula, diagnosis in SIZE_MISTAKES:
-        if all(answers[case] == formula(*case) for case in SIZE_CASES):
-            case = wrong[0]
-            raise Wrong(f"conv_output_size{case} returned {answers[case]}, expected "
-                        f"{_reference_size(*case)}: {diagnosis}")
-    case = wrong[0]
-    raise Wrong(f"conv_output_size{case} (size, kernel, stride, padding) returned "
-                f"{answers[case]}, expected {_reference_size(*case)}")
+    first = next(i for i, (a, e) in enumerate(zip(answers, expected)) if a != e)
+    said = (f"receptive_field({FIELD_CASES[first]}) returned {answers[first]}, "
+            f"expected {expected[first]}")
+    for formula, diagnosis in FIELD_MISTAKES:
+        if all(a == formula(layers) for a, layers in zip(answers, FIELD_CASES)):
+            raise Wrong(f"{said}: your rule {diagnosis}")
+    raise Wrong(f"{said} (the lesson measured 10 for SmallCNN, the first stack, and 18 for "
+                "GlobalPoolCNN, the second)")
 
 
-# (H, W), (kH, kW): odd and even sizes, square and not, so the floor in the size matters
-STRIDE2_CASES = [((7, 9), (3, 3)), ((8, 8), (2, 2)), ((6, 5), (3, 2)), ((5, 5), (5, 5))]
+# --- 2. debug an unfold convolution -----------------------------------------------------
+
+BUGGY_CONV2D = '''\
+def buggy_conv2d(x, weight, bias):
+    C_out, C_in, kH, kW = weight.shape
+    N, _, H, W = x.shape
+    cols = helpers.conv.unfold(x, (kH, kW))              # (N, C_in*kH*kW, L)
+    rows = weight.reshape(C_in * kH * kW, C_out).T       # (C_out, C_in*kH*kW)
+    out = rows @ cols + bias[:, None]                    # (N, C_out, L)
+    return out.reshape(N, C_out, W - kW + 1, H - kH + 1)
+'''
+
+
+def buggy_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The function of exercise 2, bugs included (stride 1, no padding)."""
+    c_out, c_in, kh, kw = weight.shape
+    n, _, h, w = x.shape
+    cols = unfold(x, (kh, kw))
+    rows = weight.reshape(c_in * kh * kw, c_out).T
+    out = rows @ cols + bias[:, None]
+    return out.reshape(n, c_out, w - kw + 1, h - kh + 1)
+
+
+# (N, C_in, H, W), (C_out, kH, kW): non-square images and kernels, several output channels
+DEBUG_CASES = [((2, 3, 6, 9), (4, 3, 2)), ((1, 2, 7, 5), (5, 2, 2)), ((3, 1, 8, 8), (2, 3, 3))]
 
 
 @checker(2)
-def check_2(conv2d_stride2) -> str:
-    """``conv2d_stride2(image, kernel)`` on (H, W) and (kH, kW) tensors equals
-    ``F.conv2d(..., stride=2)`` (no padding), shape included."""
-    g = torch.Generator().manual_seed(9)
-    for (h, w), (kh, kw) in STRIDE2_CASES:
-        image = torch.randn(h, w, generator=g)
-        kernel = torch.randn(kh, kw, generator=g)
-        expected = F.conv2d(image[None, None], kernel[None, None], stride=2)[0, 0]
-        got = run(conv2d_stride2, image.clone(), kernel.clone())
-        what = f"conv2d_stride2 on a {h}x{w} image with a {kh}x{kw} kernel"
-        stride1_shape = (h - kh + 1, w - kw + 1)
-        got_shape = tuple(getattr(got, "shape", ()))
-        if got_shape == stride1_shape and stride1_shape != tuple(expected.shape):
-            raise Wrong(f"{what} has shape {got_shape}, the stride-1 size: move the window "
-                        f"2 pixels at a time; expected {tuple(expected.shape)}")
+def check_2(conv2d_fixed) -> str:
+    """``conv2d_fixed(x, weight, bias)`` equals ``F.conv2d(x, weight, bias)`` (stride 1, no
+    padding) on non-square images with several channels."""
+    g = torch.Generator().manual_seed(10)
+    for shape, (c_out, kh, kw) in DEBUG_CASES:
+        x = torch.randn(*shape, generator=g)
+        weight = torch.randn(c_out, shape[1], kh, kw, generator=g)
+        bias = torch.randn(c_out, generator=g)
+        expected = F.conv2d(x, weight, bias)
+        what = f"conv2d_fixed on x {shape} with weight {tuple(weight.shape)}"
+        got = run(conv2d_fixed, x.clone(), weight.clone(), bias.clone())
+        if not torch.is_tensor(got):
+            raise Wrong(f"{what} returned {type(got).__name__}, expected a tensor")
+        n, _, h_out, w_out = expected.shape
+        if tuple(got.shape) == (n, c_out, w_out, h_out) and h_out != w_out:
+            raise Wrong(f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}: "
+                        "the final reshape swaps rows and columns (H_out comes before W_out); "
+                        "square images hide this bug")
         expect_shape(got, tuple(expected.shape), what)
-        try:
-            expect_close(got, expected, what, rtol=1e-4, atol=1e-5)
-        except Wrong as e:
-            raise Wrong(f"{e} (output (i, j) is the window starting at row 2i, column 2j, "
-                        "times the kernel, summed; no flip)") from None
+        got = got.detach().float()
+        scrambled = weight.reshape(-1, c_out).T.reshape(weight.shape)
+        if torch.allclose(got, F.conv2d(x, scrambled, bias), atol=1e-4):
+            raise Wrong(f"{what}: the kernels are still scrambled. reshape(C_in*kH*kW, C_out).T "
+                        "has the right shape but reads the weights in memory order, mixing "
+                        "output channels; each output channel's kernel must become one row "
+                        f"(max error {(got - expected).abs().max().item():.3g})")
+        if torch.allclose(got, F.conv2d(x, weight.flip(2, 3), bias), atol=1e-4):
+            raise Wrong(f"{what} uses flipped kernels; F.conv2d does not flip")
+        if torch.allclose(got, F.conv2d(x, weight), atol=1e-4):
+            raise Wrong(f"{what} leaves out the bias (one value per output channel)")
+        expect_close(got, expected, what, rtol=1e-4, atol=1e-4)
     return None
 
+
+# --- 3. predict, then measure: mirrored digits ------------------------------------------
+
+CHOICES = {
+    "A": "the global-pool CNN still reads at least 90 % of the mirrored digits",
+    "B": "it reads at most 60 % of them",
+    "C": "between 60 % and 90 %",
+}
+
+
+def _category(acc: float) -> str:
+    return "A" if acc >= 0.9 else "B" if acc <= 0.6 else "C"
+
+
+def _accuracy(model, x, y) -> float:
+    from ..mnist import accuracy
+    return accuracy(model, x, y)
+
+
+class _Recorder(torch.nn.Module):
+    """Wraps a model and keeps every batch of images the learner's function feeds it."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach())
+        return self.model(x)
+
+
+def _what_was_fed(seen: list[torch.Tensor], x_val: torch.Tensor) -> str | None:
+    """Name the mistake if the images fed to the model are a known wrong transform."""
+    if not seen:
+        return ("your function never ran the model: score model on the mirrored images "
+                "(helpers.mnist.accuracy does it)")
+    images = torch.cat([s.to(x_val.device) for s in seen])
+    if images.shape != x_val.shape:
+        return None
+    wrong = {"the digits unchanged: nothing was mirrored": x_val,
+             "upside-down digits (flip(-2) flips the rows); mirror left to right with flip(-1)":
+                 x_val.flip(-2),
+             "digits turned by 180° (both axes flipped); flip only the columns, -1":
+                 x_val.flip(-2, -1),
+             "the images in reverse order (flip(0)), no longer matching their labels: flip the "
+             "last axis, -1": x_val.flip(0)}
+    if torch.equal(images, x_val.flip(-1)):
+        return None
+    for what, candidate in wrong.items():
+        if torch.equal(images, candidate):
+            return f"you measured {what}"
+    return None
+
+
+@checker(3)
+def check_3(prediction, mirrored_accuracy, gap_cnn, cnn, x_val, y_val) -> str:
+    """``prediction`` is one of "A", "B", "C"; ``mirrored_accuracy(model)`` is the model's
+    accuracy on the validation digits mirrored left to right (``x_val.flip(-1)``)."""
+    attempted(prediction)
+    if not isinstance(prediction, str) or prediction.strip().upper() not in CHOICES:
+        raise Wrong(f"prediction should be one of 'A', 'B' or 'C', got {prediction!r}")
+    prediction = prediction.strip().upper()
+    measured = {}
+    for name, model in [("global-pool CNN", gap_cnn), ("small CNN", cnn)]:
+        want = _accuracy(model, x_val.flip(-1), y_val)
+        measured[name] = want
+        recorder = _Recorder(model)
+        got = run(mirrored_accuracy, recorder)
+        if torch.is_tensor(got) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
+            raise Wrong(f"mirrored_accuracy({name}) returned {type(got).__name__}; return the "
+                        "fraction of correct answers, a float")
+        got = float(got)
+        said = f"mirrored_accuracy({name}) = {got:.4f}, expected {want:.4f}"
+        fed = _what_was_fed(recorder.seen, x_val)
+        if fed is not None:
+            raise Wrong(f"{said}; {fed}")
+        if abs(got - want) < 1e-6:
+            continue
+        if abs(got - 100 * want) < 1e-4:
+            raise Wrong(f"{said}: that is a percentage; return a fraction between 0 and 1")
+        raise Wrong(f"{said} (score the model on x_val.flip(-1) against y_val)")
+    category = _category(measured["global-pool CNN"])
+    gap, small = (100 * a for a in measured.values())
+    outcome = (f"mirrored digits: global-pool CNN ≈{gap:.0f} %, small CNN ≈{small:.0f} %, "
+               f"so {category} ({CHOICES[category]})")
+    if prediction == category:
+        return f"{outcome}; your prediction {prediction} held"
+    why = (" Averaging forgets where a feature is, not which way a stroke bends: a mirrored 3 "
+           "is a new shape to every kernel" if category == "B" else "")
+    return f"{outcome}; you predicted {prediction}.{why}"
+
+
+# --- 4. max-pooling with unfold ---------------------------------------------------------
 
 # (N, C, H, W), k: several channels (pooled separately), sizes k does not divide
 POOL_CASES = [((3, 4, 10, 12), 2), ((3, 4, 10, 12), 3), ((2, 1, 7, 7), 2), ((1, 2, 6, 6), 6)]
 
 
-@checker(3)
-def check_3(max_pool2d) -> str:
+@checker(4)
+def check_4(max_pool2d) -> str:
     """``max_pool2d(x, k)`` equals ``F.max_pool2d(x, k)`` (non-overlapping k x k windows, each
     channel on its own)."""
     g = torch.Generator().manual_seed(2)
@@ -115,16 +287,21 @@ def check_3(max_pool2d) -> str:
         expect_shape(got, tuple(expected.shape), what)
         if torch.is_tensor(got) and torch.allclose(got.float(), F.avg_pool2d(x, k), atol=1e-6):
             raise Wrong(f"{what} gives the *mean* of each window: take the largest value")
+        if torch.is_tensor(got) and (got.float() == got.float()[:, :1]).all() and shape[1] > 1:
+            raise Wrong(f"{what} gives every channel the same map: unfold put all channels of "
+                        "a window into one column; pool each channel on its own")
         expect_close(got, expected, what, rtol=0, atol=1e-6)
     return None
 
+
+# --- 5. a convolution as one matrix -------------------------------------------------------
 
 # kernel (kH, kW), image (H, W): square, and non-square so rows and columns cannot be confused
 MATRIX_CASES = [((3, 3), (5, 5)), ((2, 3), (4, 6)), ((1, 1), (3, 2))]
 
 
-@checker(4)
-def check_4(conv_as_matrix) -> str:
+@checker(5)
+def check_5(conv_as_matrix) -> str:
     """``conv_as_matrix(kernel, H, W)`` is the (H_out*W_out, H*W) matrix M with
     ``M @ image.flatten() == conv(image, kernel).flatten()`` (stride 1, no padding)."""
     g = torch.Generator().manual_seed(3)
