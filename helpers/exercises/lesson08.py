@@ -1,0 +1,431 @@
+"""Checkers for lesson 08's exercises (tokenization, byte-pair encoding).
+
+1. ``encode_fast(text, ranks)`` (build): GPT-2's way of encoding, lowest rank first in each
+   chunk of the pre-split pattern; compared with ``gpt2.encode_ordinary`` token for token.
+2. ``merge_at_matches(ids, pair, new_id)`` (debug): a ``merge`` with a planted bug
+   (:func:`planted_merge`) that merges overlapping occurrences of a pair twice.
+3. ``prediction``, ``measured`` (predict): how many tokens a Russian line costs under the
+   4,096-token vocabulary learnt on Shakespeare.
+4. ``to_bits_per_char(mean_nats_per_token, n_tokens, n_chars)`` (derive): a loss per token
+   turned into bits per character.
+
+Every reference is computed here (with :mod:`helpers.bpe` and :mod:`math`); the known
+mistakes are recognised by computing them too, and named.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Callable
+
+import regex
+
+from helpers import bpe
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, run
+from helpers.exercises.lesson01 import same_code
+
+__all__ = ["check_1", "check_2", "check_3", "check_4", "planted_merge", "RUSSIAN"]
+
+_NEVER = 1 << 62
+
+
+def _short(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[:width] + "...")
+
+
+def _text_difference(got: str, expected: str) -> str:
+    """Where two strings first differ, with a few characters of each around that place."""
+    k = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b),
+             min(len(got), len(expected)))
+    lo = max(0, k - 8)
+    return (f"they differ from character {k} on: got {got[lo:k + 12]!r}, "
+            f"expected {expected[lo:k + 12]!r}")
+
+
+def _ids(value, what: str) -> list[int]:
+    if not isinstance(value, (list, tuple)):
+        raise Wrong(f"{what} should be a list of token ids (ints), got {type(value).__name__}")
+    for v in value:
+        if isinstance(v, (bytes, str)):
+            raise Wrong(f"{what} holds {type(v).__name__} pieces like {v!r}: return token ids, "
+                        "the rank of each piece (ranks[piece])")
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise Wrong(f"{what} should hold ints (token ids), holds {v!r}")
+    return list(value)
+
+
+# ---- exercise 1 (build): encoding, lowest rank first --------------------------------------
+
+TEXTS_1 = [
+    "Hello world",
+    "hello.world, tokenization",
+    " antidisestablishmentarianism",
+    "In 2024, 1,234,567.89 people paid $19.99.",
+    "Café crème, naïve façade, Zürich.",
+    "生存还是毁灭，这是一个值得考虑的问题。",
+    "Good night 🌙, sweet prince 👑!",
+    "    four spaces,\ta tab  and two",
+    " aaaaaaaa!!!!!!!!",
+    "Thou art'st",
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n",
+]
+SMALL_MERGES = 300  # a second vocabulary: GPT-2's first 300 merges only
+
+
+def _parts(piece: bytes) -> list[bytes]:
+    return [piece[i:i + 1] for i in range(len(piece))]
+
+
+def _lowest_first(piece: bytes, ranks: dict) -> list[bytes]:
+    parts = _parts(piece)
+    while len(parts) > 1:
+        pair_ranks = [ranks.get(a + b, _NEVER) for a, b in zip(parts, parts[1:])]
+        if min(pair_ranks) == _NEVER:
+            break
+        i = pair_ranks.index(min(pair_ranks))
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def _highest_first(piece: bytes, ranks: dict) -> list[bytes]:
+    parts = _parts(piece)
+    while len(parts) > 1:
+        pair_ranks = [ranks.get(a + b, -1) for a, b in zip(parts, parts[1:])]
+        if max(pair_ranks) < 0:
+            break
+        i = pair_ranks.index(max(pair_ranks))
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def _first_found(piece: bytes, ranks: dict) -> list[bytes]:
+    parts = _parts(piece)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(parts) - 1):
+            if parts[i] + parts[i + 1] in ranks:
+                parts[i:i + 2] = [parts[i] + parts[i + 1]]
+                merged = True
+                break
+    return parts
+
+
+def _most_frequent(piece: bytes, ranks: dict) -> list[bytes]:
+    parts = _parts(piece)
+    while len(parts) > 1:
+        counts = Counter((a, b) for a, b in zip(parts, parts[1:]) if a + b in ranks)
+        if not counts:
+            break
+        (a, b), _ = counts.most_common(1)[0]
+        out, i = [], 0
+        while i < len(parts):
+            if i + 1 < len(parts) and parts[i] == a and parts[i + 1] == b:
+                out.append(a + b)
+                i += 2
+            else:
+                out.append(parts[i])
+                i += 1
+        parts = out
+    return parts
+
+
+def _longest_match(piece: bytes, ranks: dict) -> list[bytes]:
+    parts, i = [], 0
+    while i < len(piece):
+        j = next(j for j in range(len(piece), i, -1) if piece[i:j] in ranks)
+        parts.append(piece[i:j])
+        i = j
+    return parts
+
+
+def _encode_with(text: str, ranks: dict, split: Callable[[bytes, dict], list[bytes]],
+                 pre_split: bool = True) -> list[int]:
+    chunks = regex.findall(bpe.GPT2_SPLIT_PATTERN, text) if pre_split else [text]
+    return [ranks[p] for chunk in chunks for p in split(chunk.encode("utf-8"), ranks)]
+
+
+_MISTAKES_1 = [
+    (lambda t, r: _encode_with(t, r, _highest_first),
+     "you merge the pair with the HIGHEST rank first; the lowest rank was merged earliest in "
+     "training, and its merge must come first"),
+    (lambda t, r: _encode_with(t, r, _first_found),
+     "you merge the first pair (from the left) that is in the vocabulary; merge the pair "
+     "with the lowest rank, wherever it is in the chunk"),
+    (lambda t, r: _encode_with(t, r, _most_frequent),
+     "you merge the most frequent pair of the chunk; frequency chose the merges during "
+     "training, but encoding follows their ranks: merge the lowest rank first"),
+    (lambda t, r: _encode_with(t, r, _longest_match),
+     "you take the longest piece in the vocabulary at each position (greedy longest match, "
+     "as WordPiece does); BPE merges pairs, the lowest rank first"),
+    (lambda t, r: _encode_with(t, r, _lowest_first, pre_split=False),
+     "you encode the whole text as one chunk; cut it with bpe.GPT2_SPLIT_PATTERN first "
+     "(regex.findall) and encode each chunk on its own: merges never cross a chunk boundary"),
+]
+
+
+def _pieces(ids: list[int], vocab: list[bytes]) -> list[str]:
+    return [vocab[i].decode("utf-8", errors="replace") if 0 <= i < len(vocab) else f"<{i}?>"
+            for i in ids]
+
+
+@checker(1)
+def check_1(encode_fast, gpt2):
+    """``encode_fast(text, ranks)`` -> token ids, with ``ranks`` a dict bytes -> id;
+    ``gpt2``: the lesson's ``BPETokenizer.gpt2()`` (the reference, and its ranks)."""
+    if not isinstance(gpt2, bpe.BPETokenizer) or gpt2.vocab_size != 50257:
+        raise Wrong("pass the lesson's GPT-2 tokenizer as the second argument: "
+                    "ex.check_1(encode_fast, gpt2)")
+    small = bpe.BPETokenizer(gpt2.merges[:SMALL_MERGES], byte_order=gpt2.byte_order)
+    cases = [(gpt2, t) for t in TEXTS_1] + [(small, t) for t in TEXTS_1[:3]]
+    outputs = []
+    for tok, text in cases:
+        which = ("GPT-2's ranks" if tok is gpt2
+                 else f"the ranks of GPT-2's first {SMALL_MERGES} merges")
+        where = f"encode_fast({_short(text)}, ranks) with {which}"
+        outputs.append((where, _ids(run(encode_fast, text, tok.ranks), where)))
+    for (tok, text), (where, got) in zip(cases, outputs):
+        expected = tok.encode_ordinary(text)
+        if got == expected:
+            continue
+        if any(not 0 <= i < tok.vocab_size for i in got):
+            bad = next(i for i in got if not 0 <= i < tok.vocab_size)
+            raise Wrong(f"{where} gives id {bad}, outside the vocabulary (0..{tok.vocab_size - 1})")
+        decoded = tok.decode(got)
+        if decoded != text:
+            if _raw_bytes_read(got, tok) == text.encode("utf-8"):
+                raise Wrong(f"{where}: single bytes have ids of their own: the id of byte b is "
+                            "ranks[bytes([b])], not b (GPT-2 numbers its 256 bytes in another "
+                            "order)")
+            raise Wrong(f"{where}: your ids do not decode to the text ("
+                        f"{_text_difference(decoded, text)}); every byte of every chunk must "
+                        "end in exactly one token")
+        k = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b),
+                 min(len(got), len(expected)))
+        shown = (f"{where}: {len(got)} tokens, expected {len(expected)}; from token {k} on "
+                 f"got {_pieces(got[k:k + 4], tok.vocab)}, "
+                 f"expected {_pieces(expected[k:k + 4], tok.vocab)}")
+        here = [why for mistake, why in _MISTAKES_1 if got == mistake(text, tok.ranks)]
+        everywhere = [why for mistake, why in _MISTAKES_1
+                      if all(out == mistake(t, tk.ranks)
+                             for (tk, t), (_, out) in zip(cases, outputs))]
+        if everywhere or here:
+            raise Wrong(f"{shown}: {(everywhere or here)[0]}")
+        raise Wrong(f"{shown}: in each chunk, merge the adjacent pair whose merged bytes have "
+                    "the lowest rank, again and again, until no adjacent pair is in ranks")
+    return (f"token for token GPT-2's on {len(TEXTS_1)} texts (Chinese, emoji, spaces "
+            f"included), and with GPT-2's first {SMALL_MERGES} merges only")
+
+
+def _raw_bytes_read(ids: list[int], tok: bpe.BPETokenizer) -> bytes:
+    """The bytes ``ids`` stand for if ids 0-255 are read as raw byte values (the slip of a
+    learner who starts from ``list(text.encode())`` with GPT-2's byte order)."""
+    return b"".join(bytes([i]) if i < 256 else tok.vocab[i] for i in ids)
+
+
+# ---- exercise 2 (debug): a merge with a planted bug --------------------------------------
+
+def planted_merge(ids, pair, new_id):
+    # A classmate's merge: find where the pair occurs, then rebuild the list in one pass.
+    starts = {i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) == pair}
+    out = []
+    for i, token in enumerate(ids):
+        if i in starts:
+            out.append(new_id)
+        elif i - 1 not in starts:
+            out.append(token)
+    return out
+
+
+def _advance_by_one(ids, pair, new_id):
+    out = []
+    for i, token in enumerate(ids):
+        out.append(new_id if i + 1 < len(ids) and (token, ids[i + 1]) == pair else token)
+    return out
+
+
+def _right_to_left(ids, pair, new_id):
+    return bpe.merge(list(ids)[::-1], pair[::-1], new_id)[::-1]
+
+
+def _first_only(ids, pair, new_id):
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == pair:
+            return list(ids[:i]) + [new_id] + list(ids[i + 2:])
+    return list(ids)
+
+
+def _skip_overlapping_runs(ids, pair, new_id):
+    starts = {i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) == pair}
+    lone = {i for i in starts if i - 1 not in starts and i + 1 not in starts}
+    out = []
+    for i, token in enumerate(ids):
+        if i in lone:
+            out.append(new_id)
+        elif i - 1 not in lone:
+            out.append(token)
+    return out
+
+
+_MISTAKES_2 = [
+    (planted_merge, "an occurrence that overlaps the one before it (in 'aaa' the second 'aa' "
+                    "starts inside the first) is merged as well, so the middle token is used "
+                    "twice and the text grows: once a pair is merged, both its tokens are "
+                    "consumed and cannot start the next occurrence"),
+    (_advance_by_one, "after a match the pair's second token is kept as well: a merged pair "
+                      "must consume both of its tokens"),
+    (_right_to_left, "the occurrences are taken from the right ('aaa' -> 'a' + 'aa'); take "
+                     "them from the left, as the training loop did"),
+    (_first_only, "only the first occurrence is merged; every occurrence must be"),
+    (_skip_overlapping_runs, "overlapping occurrences are now left out altogether ('aaa' stays "
+                             "'a', 'a', 'a'); the first of them is a real occurrence: merge it, "
+                             "skip only the ones that start inside a merged pair"),
+]
+
+# (text, the pair to merge, as two characters); new_id is 256
+CASES_2 = [("the other then", ("t", "h")), ("banana bandana", ("a", "n")), ("aaa", ("a", "a")),
+           ("aaaa", ("a", "a")), ("x  y   z    !", (" ", " ")), ("aaaaa b", ("a", "a")),
+           ("", ("a", "b")), ("x", ("x", "x"))]
+
+
+@checker(2)
+def check_2(merge_at_matches):
+    """``merge_at_matches(ids, pair, new_id)``: every occurrence of ``pair`` replaced by
+    ``new_id``, left to right (the attempt cell holds :func:`planted_merge`: unchanged,
+    it is "not attempted")."""
+    if same_code(merge_at_matches, planted_merge):
+        raise NotAttempted
+    cases = []
+    for t, (a, b) in CASES_2:
+        vocab = {i: bytes([i]) for i in range(256)} | {256: (a + b).encode()}
+        cases.append((list(t.encode()), (ord(a), ord(b)), 256, vocab))
+    vocab = {i: bytes([i]) for i in range(256)} | {256: b"th", 257: b"thth"}
+    cases.append(([256, 256, 256, 32, 256], (256, 256), 257, vocab))   # "ththth th"
+    for ids, pair, new_id, vocab in cases:
+        text = b"".join(vocab[i] for i in ids).decode()
+        shown_pair = (vocab[pair[0]].decode(), vocab[pair[1]].decode())
+        where = f"merging {shown_pair} in {text!r}"
+        before = list(ids)
+        got = _ids(run(merge_at_matches, ids, pair, new_id), f"{where}: the result")
+        if ids != before:
+            raise Wrong(f"{where}: merge_at_matches changed the list it was given; build a new "
+                        "list and leave ids as it is")
+        expected = bpe.merge(before, pair, new_id)
+        if got == expected:
+            continue
+        pieces = [vocab[i].decode() if i in vocab else f"<{i}?>" for i in got]
+        read = "".join(pieces)
+        shown = (f"{where}: got {got} = {pieces}, expected {expected} = "
+                 f"{[vocab[i].decode() for i in expected]}")
+        if read != text:
+            shown += f"; the tokens read {read!r}, not {text!r} ({_text_difference(read, text)})"
+        for mistake, why in _MISTAKES_2:
+            if got == mistake(before, pair, new_id):
+                raise Wrong(f"{shown}: {why}")
+        raise Wrong(f"{shown}: scan from the left; at a match emit new_id and skip both tokens "
+                    "of the pair, otherwise keep the token")
+    return "every occurrence merged once, from the left, overlapping runs ('aaaaa') included"
+
+
+# ---- exercise 3 (predict): a Russian line under the Shakespeare vocabulary ----------------
+
+RUSSIAN = "Быть или не быть, вот в чём вопрос."
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Wrong(f"{what} should be a number of tokens, got {value!r}")
+    return float(value)
+
+
+@checker(3)
+def check_3(prediction, measured, tok_4096):
+    """``prediction``: the number of tokens of :data:`RUSSIAN` under ``tok_4096``, written
+    before measuring; ``measured``: ``len(tok_4096.encode_ordinary(russian))``."""
+    attempted(prediction)
+    prediction = _number(prediction, "prediction")
+    if measured is None or measured is Ellipsis:
+        raise Wrong("you have a prediction; now measure: store the number of tokens of "
+                    "russian under tok_4096 in measured")
+    if not isinstance(tok_4096, bpe.BPETokenizer) or tok_4096.vocab_size != 4096:
+        raise Wrong("pass the lesson's 4,096-token vocabulary as the third argument: "
+                    "ex.check_3(prediction, measured, tok_4096)")
+    truth = len(tok_4096.encode_ordinary(RUSSIAN))
+    measured = _number(measured, "measured")
+    n_chars, n_bytes = len(RUSSIAN), len(RUSSIAN.encode("utf-8"))
+    letters = sum(ch.isalpha() for ch in RUSSIAN)
+    if measured != truth:
+        ratio = (f" (that is {n_chars} characters, not tokens)" if measured == n_chars else
+                 " (a ratio? store the number of tokens itself)" if measured < 10 else "")
+        raise Wrong(f"measured is {measured:g}{ratio}, but tok_4096 encodes the line into "
+                    f"{truth} tokens: measure len(tok_4096.encode_ordinary(russian)) on the "
+                    f"line {RUSSIAN!r}")
+    why = (f"{letters} Cyrillic letters x 2 UTF-8 bytes + {n_chars - letters} spaces and "
+           f"punctuation marks x 1 byte = {n_bytes} bytes, and tok_4096 learnt its merges on "
+           "Shakespeare's ASCII text, so no merge contains a byte of a Cyrillic letter: one "
+           "token per byte")
+    if abs(prediction - truth) <= 1:
+        return f"predicted {prediction:g}, measured {truth}: {why}"
+    slips = [
+        (n_chars, "one token per character: a Cyrillic letter is 2 UTF-8 bytes, and no merge "
+                  "joins them"),
+        (2 * n_chars, "2 tokens for every character: the spaces, the comma and the full stop "
+                      "are ASCII, 1 byte each"),
+        (2 * letters, "the letters alone: the spaces and punctuation marks are tokens too"),
+        (3 * n_chars, "3 bytes per character is Chinese; Cyrillic letters take 2, ASCII 1"),
+    ]
+    for value, slip in slips:
+        if abs(prediction - value) <= 2:
+            raise Wrong(f"you predicted {prediction:g}, measured {truth}: {slip} ({why})")
+    if prediction < n_chars:
+        raise Wrong(f"you predicted {prediction:g}, fewer tokens than the {n_chars} characters, "
+                    f"measured {truth}: that needs merges, and none covers Cyrillic ({why})")
+    raise Wrong(f"you predicted {prediction:g}, measured {truth}: {why}")
+
+
+# ---- exercise 4 (derive): bits per character -------------------------------------------
+
+CASES_4 = [(1.1, 1000, 1000), (3.2, 250, 1000), (4.5, 300, 1234), (2.0, 50, 200)]
+
+
+def _slips_4(mean: float, n_tokens: int, n_chars: int) -> list[tuple[float, str]]:
+    per_char = mean * n_tokens / n_chars
+    return [
+        (per_char, "that is nats per character: a bit is ln 2 nats, so divide by ln 2 too"),
+        (mean / math.log(2), "that is bits per TOKEN (the total divided by the number of "
+                             "tokens): spread the total loss, mean x n_tokens, over the "
+                             "characters"),
+        (mean * n_chars / n_tokens / math.log(2),
+         "the ratio is upside down: the total loss is mean x n_tokens, divided by n_chars"),
+        (per_char * math.log(2), "you multiplied by ln 2: a bit is ln 2 nats, so divide"),
+        (per_char / math.log10(2), "that divides by log10(2) = 0.301: a loss in nats uses the "
+                                   "natural log, so bits = nats / ln 2, with ln 2 = 0.693"),
+        (per_char / math.log(10), "that divides by ln 10: bits are base 2, divide by ln 2"),
+        (mean / n_chars / math.log(2), "you divided the MEAN by the characters: the mean is "
+                                       "already per token, multiply it by n_tokens first"),
+    ]
+
+
+@checker(4)
+def check_4(to_bits_per_char):
+    """``to_bits_per_char(mean_nats_per_token, n_tokens, n_chars)`` ->
+    mean x n_tokens / (n_chars x ln 2)."""
+    for mean, n_tokens, n_chars in CASES_4:
+        where = (f"to_bits_per_char({mean}, {n_tokens}, {n_chars}) "
+                 f"({mean} nats per token, {n_tokens:,} tokens, {n_chars:,} characters)")
+        got = run(to_bits_per_char, mean, n_tokens, n_chars)
+        if hasattr(got, "item") and getattr(got, "ndim", 0) == 0:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            raise Wrong(f"{where} should be a number (a Python float), got {got!r}")
+        expected = mean * n_tokens / (n_chars * math.log(2))
+        if math.isclose(got, expected, rel_tol=1e-6):
+            continue
+        shown = f"{where} is {got:.6g}, expected {expected:.6g}"
+        for value, why in _slips_4(mean, n_tokens, n_chars):
+            if math.isclose(got, value, rel_tol=1e-6):
+                raise Wrong(f"{shown}: {why}")
+        raise Wrong(f"{shown} (a factor {got / expected:.4g} off): the "
+                    "total loss in nats is mean x n_tokens; per character, divide by n_chars; "
+                    "in bits, divide by ln 2")
+    return "mean x tokens / (characters x ln 2), on character and BPE models alike"
