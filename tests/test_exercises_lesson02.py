@@ -39,8 +39,15 @@ def test_1_wrong():
         sizes = [nin] + list(nouts)
         return sum((sizes[i] + 1) * sizes[i + 1] for i in range(1, len(nouts)))
 
-    for wrong, words in [(no_bias, "biases are missing"), (bias_per_layer, "expected 337"),
-                         (off_by_one, "expected 337"), (lambda nin, nouts: "337", "an int")]:
+    def biases_for_the_inputs_too(nin, nouts):     # sum(sizes) biases, inputs included
+        sizes = [nin] + list(nouts)
+        return no_bias(nin, nouts) + sum(sizes)
+
+    for wrong, words in [(no_bias, "biases are missing"),
+                         (bias_per_layer, "one bias per layer"),
+                         (off_by_one, "the first layer is missing"),
+                         (biases_for_the_inputs_too, "the inputs are not neurons"),
+                         (lambda nin, nouts: "337", "an int")]:
         verdict = ex.check_1(wrong)
         assert verdict.status == "wrong" and words in verdict.message, verdict
 
@@ -167,6 +174,16 @@ def test_3_wrong_derivatives():
                          (by_autograd, "not a Value")]:
         verdict = ex.check_3(logistic_loss, wrong)
         assert verdict.status == "wrong" and words in verdict.message, (wrong, verdict)
+
+
+def test_3_a_near_miss_shows_digits_that_differ_and_the_relative_error():
+    def eps_in_the_log(scores, labels):             # a "safety" epsilon: off by ~1e-7
+        return vsum((1 + (-y * s).exp() + 1e-7).log() for s, y in zip(scores, labels)) / len(scores)
+
+    verdict = ex.check_3(eps_in_the_log, logistic_grad)
+    assert verdict.status == "wrong" and "relative error" in verdict.message, verdict
+    got, expected = verdict.message.split(" is ")[1].split(" (")[0].split(", expected ")
+    assert got != expected and f"{float(got):.6g}" == f"{float(expected):.6g}", verdict
 
 
 # ---- Exercise 4: a model trained with the logistic loss, by the recipe

@@ -243,7 +243,7 @@ def test_5_rejects_sin_cos_in_halves():
     def halves(T, d):  # sines then cosines: a common layout, but not the one asked for
         pe = sinusoidal_positions(T, d)
         return torch.cat([pe[:, 0::2], pe[:, 1::2]], dim=1)
-    expect(ex.check_5(halves), "wrong")
+    expect(ex.check_5(halves), "wrong", "sin 0 at even, cos 0 at odd columns")
 
 
 def test_5_rejects_the_exponent_i_over_d():

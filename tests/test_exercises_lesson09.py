@@ -182,7 +182,8 @@ def _fold(linear, bn, use_mean=True, use_eps=True, columns=False):
 def test_4_rejects_missing_mean_missing_eps_and_columns():
     expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_mean=False)), "wrong", "running mean")
     expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_eps=False)), "wrong", "eps")
-    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, columns=True)), "wrong")   # shape error
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, columns=True)), "wrong",  # shape error
+           "RuntimeError")
 
 
 def test_4_rejects_in_place_changes_and_other_types():

@@ -338,10 +338,21 @@ def test_5_rejects_rows_numbered_with_the_input_width():
 
 
 def test_5_rejects_the_transpose_and_a_wrong_input_order():
-    expect(ex.check_5(lambda k, H, W: _matrix(k, H, W).T), "wrong", "shape")
+    expect(ex.check_5(lambda k, H, W: _matrix(k, H, W).T), "wrong", "shape", "the transpose")
 
     def columns_first(kernel, H, W):  # input pixel (r, c) numbered c * H + r
         M = _matrix(kernel, H, W)
         perm = torch.arange(H * W).reshape(H, W).T.flatten()
         return M[:, perm]
-    expect(ex.check_5(columns_first), "wrong", "differs")
+    expect(ex.check_5(columns_first), "wrong", "input pixels column by column", "r * W + c")
+
+
+def test_5_rejects_output_pixels_numbered_column_by_column():
+    def output_columns_first(kernel, H, W):  # output (i, j) numbered j * H_out + i
+        kh, kw = kernel.shape
+        h_out, w_out = H - kh + 1, W - kw + 1
+        M = _matrix(kernel, H, W)
+        perm = torch.arange(h_out * w_out).reshape(h_out, w_out).T.flatten()
+        return M[perm]
+    expect(ex.check_5(output_columns_first), "wrong", "output pixels column by column",
+           "i * W_out + j")

@@ -20,6 +20,7 @@ with the exception's message.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -125,11 +126,24 @@ def expect_close(got: Any, expected: Any, what: str = "the result", *,
         raise Wrong(f"{what} has shape {g.shape}, expected {e.shape}")
     if not np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=False):
         if g.size == 1:
-            raise Wrong(f"{what} is {g.item():.6g}, expected {e.item():.6g}")
+            raise Wrong(f"{what} is {_pair(g.item(), e.item(), ', expected ')}")
         i = np.unravel_index(np.argmax(np.abs(g - e)), g.shape)
         index = tuple(int(k) for k in i)
         raise Wrong(f"{what} differs from the expected values, e.g. at index {index}: "
-                    f"got {g[i]:.6g}, expected {e[i]:.6g}")
+                    f"got {_pair(float(g[i]), float(e[i]), ', expected ')}")
+
+
+def _pair(got: float, expected: float, between: str) -> str:
+    """``got`` and ``expected`` with as many digits as it takes to tell them apart (6 at
+    least), and their relative error: never "got -0.708862, expected -0.708862"."""
+    for digits in (6, 8, 10, 12, 17):
+        a, b = f"{got:.{digits}g}", f"{expected:.{digits}g}"
+        if a != b:
+            break
+    shown = f"{a}{between}{b}"
+    if expected != 0 and math.isfinite(got) and math.isfinite(expected):
+        shown += f" (relative error {abs(got - expected) / abs(expected):.1e})"
+    return shown
 
 
 def expect_equal(got: Any, expected: Any, what: str = "the result") -> None:

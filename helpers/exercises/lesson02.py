@@ -46,7 +46,19 @@ def check_1(count_parameters):
         if got != expected:
             sizes = [nin, *nouts]
             weights = sum(sizes[i] * sizes[i + 1] for i in range(len(nouts)))
-            hint = " (the biases are missing: one per neuron)" if got == weights else ""
+            per_layer = weights + len(nouts)
+            first_layer = (nin + 1) * nouts[0]
+            hint = ""
+            if got == weights:
+                hint = " (the biases are missing: one per neuron)"
+            elif got == per_layer:
+                hint = (" (that is one bias per layer; each neuron has its own bias, so a layer "
+                        "of n neurons has n biases)")
+            elif got == expected - first_layer:
+                hint = (f" (the first layer is missing: its {first_layer} parameters, "
+                        f"({nin} + 1) x {nouts[0]}, connect the {nin} inputs to it)")
+            elif got == expected + nin:
+                hint = " (the inputs are not neurons: they have no bias of their own)"
             raise Wrong(f"count_parameters({nin}, {nouts}) is {got}, expected {expected}{hint}")
 
 

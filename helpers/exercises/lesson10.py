@@ -300,6 +300,27 @@ def check_4(max_pool2d) -> str:
 MATRIX_CASES = [((3, 3), (5, 5)), ((2, 3), (4, 6)), ((1, 1), (3, 2))]
 
 
+def _named_numbering_slip(M: torch.Tensor, kernel: torch.Tensor, h: int, w: int,
+                          what: str) -> None:
+    """Raise :class:`Wrong` naming a pixel-numbering slip: the right entries, but the input
+    (or output) pixels numbered column by column instead of row by row as flatten() does."""
+    kh, kw = kernel.shape
+    h_out, w_out = h - kh + 1, w - kw + 1
+    basis = torch.eye(h * w).reshape(h * w, 1, h, w)                  # one image per pixel
+    ref = F.conv2d(basis, kernel[None, None].float()).reshape(h * w, -1).T
+    if torch.allclose(M, ref, atol=1e-6):
+        return
+    columns_in = torch.arange(h * w).reshape(w, h).T.flatten()       # pixel (r, c) -> c*h + r
+    columns_out = torch.arange(h_out * w_out).reshape(w_out, h_out).T.flatten()
+    if (h, w) != (1, 1) and torch.allclose(M[:, columns_in], ref, atol=1e-6):
+        raise Wrong(f"{what}: M numbers the input pixels column by column (r + c * H); "
+                    "image.flatten() reads row by row, so pixel (r, c) is column r * W + c")
+    if (h_out, w_out) != (1, 1) and torch.allclose(M[columns_out], ref, atol=1e-6):
+        raise Wrong(f"{what}: M numbers the output pixels column by column; "
+                    "conv(...).flatten() reads row by row, so output (i, j) is row "
+                    "i * W_out + j")
+
+
 @checker(5)
 def check_5(conv_as_matrix) -> str:
     """``conv_as_matrix(kernel, H, W)`` is the (H_out*W_out, H*W) matrix M with
@@ -310,8 +331,13 @@ def check_5(conv_as_matrix) -> str:
         h_out, w_out = h - kh + 1, w - kw + 1
         what = f"conv_as_matrix for a {kh}x{kw} kernel on a {h}x{w} image"
         M = run(conv_as_matrix, kernel.clone(), h, w)
+        if tuple(getattr(M, "shape", ())) == (h * w, h_out * w_out) != (h_out * w_out, h * w):
+            raise Wrong(f"{what} has shape {tuple(M.shape)}, the transpose of "
+                        f"{(h_out * w_out, h * w)}: one row per output pixel, one column per "
+                        "input pixel, so that M @ image.flatten() is the output")
         expect_shape(M, (h_out * w_out, h * w), what)
         M = torch.as_tensor(M, dtype=torch.float32)
+        _named_numbering_slip(M, kernel, h, w, what)
         for _ in range(2):
             image = torch.randn(h, w, generator=g)
             expected = F.conv2d(image[None, None], kernel[None, None]).flatten()
