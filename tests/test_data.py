@@ -24,6 +24,7 @@ def test_all_files_verify():
         "tinyshakespeare.txt": "ok", "california_housing.csv": "ok",
         "mnist-t10k-images-idx3-ubyte.gz": "ok", "mnist-t10k-labels-idx1-ubyte.gz": "ok",
         "gpt_shakespeare.pt": "ok", "gpt_shakespeare.history.json": "ok", "gpt2.tiktoken": "ok",
+        "gpt_shakespeare_bpe.pt": "ok", "gpt_shakespeare_bpe.history.json": "ok",
     }
 
 
