@@ -83,7 +83,13 @@ lab: setup  ## set up, then open the course in JupyterLab at lesson 00
 	jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS) \
 	  notebooks/00_start_here.ipynb
 
-test: setup lint test-helpers test-notebooks test-notebooks-simulated  ## set up, lint, pytest on helpers/, strict nbval on every notebook, natively then on a simulated AVX2 CPU
+# The three passes (pytest, which also runs every lesson without its solutions, and the two
+# strict nbval passes) run side by side: each executes one notebook at a time, mostly on one
+# core, so on 2 cores they take about half the time they take one after the other. Each
+# pass's output is printed whole when it ends (--output-sync).
+test: setup lint  ## set up, lint, then side by side: pytest on helpers/, strict nbval natively and on a simulated AVX2 CPU
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-helpers test-notebooks \
+	  test-notebooks-simulated
 
 lint: setup  ## ruff over helpers/, tests/, bench/ and the notebooks (rules in pyproject.toml)
 	ruff check helpers tests bench notebooks
