@@ -369,18 +369,9 @@ class BPETokenizer:
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes the ids stand for, concatenated."""
-        if hasattr(ids, "dim"):  # a torch tensor
-            if ids.dim() > 1:
-                raise ValueError("decode takes one sequence of ids, "
-                                 f"got a tensor of shape {tuple(ids.shape)}")
-            ids = ids.tolist()
-        out = []
-        for i in ids:
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(
-                    f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
-            out.append(self.vocab[i])
-        return b"".join(out)
+        from .data import checked_ids  # here, so that importing helpers.bpe needs no PyTorch
+
+        return b"".join(self.vocab[i] for i in checked_ids(ids, self.vocab_size))
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ``ids``. Ids that cut a multi-byte character apart give U+FFFD for the

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 __all__ = [
     "DataFileError", "data_dir", "data_path", "verify_all",
     "load_shakespeare", "shakespeare_text_splits", "Tokenizer", "CharTokenizer",
-    "tokenizer_from_dict", "load_shakespeare_splits", "get_batch", "estimate_loss",
+    "checked_ids", "tokenizer_from_dict", "load_shakespeare_splits", "get_batch", "estimate_loss",
     "whole_split_loss", "bits_per_char",
     "Housing", "load_housing", "load_mnist", "make_moons",
 ]
@@ -156,6 +156,21 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
     raise ValueError(f"unknown tokenizer kind {kind!r}; expected 'char' or 'bpe'")
 
 
+def checked_ids(ids: Iterable[int] | torch.Tensor, vocab_size: int) -> list[int]:
+    """``ids`` as a list, each checked to lie in ``0..vocab_size-1`` (a 1-D tensor is fine):
+    what every tokenizer's ``decode`` does first, with one clear line for a bad id."""
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() > 1:
+            raise ValueError("decode takes one sequence of ids, "
+                             f"got a tensor of shape {tuple(ids.shape)}")
+        ids = ids.tolist()
+    ids = list(ids)
+    for i in ids:
+        if not 0 <= i < vocab_size:
+            raise ValueError(f"token id {i} is outside the vocabulary (0..{vocab_size - 1})")
+    return ids
+
+
 class CharTokenizer:
     """Characters <-> integers: the vocabulary is the sorted set of a text's characters.
 
@@ -186,18 +201,7 @@ class CharTokenizer:
             ) from None
 
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
-        if isinstance(ids, torch.Tensor):
-            if ids.dim() > 1:
-                raise ValueError("decode takes one sequence of ids, "
-                                 f"got a tensor of shape {tuple(ids.shape)}")
-            ids = ids.tolist()
-        out = []
-        for i in ids:
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(
-                    f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
-            out.append(self.chars[i])
-        return "".join(out)
+        return "".join(self.chars[i] for i in checked_ids(ids, self.vocab_size))
 
     def to_dict(self) -> dict:
         """Plain values: what a checkpoint stores (:func:`tokenizer_from_dict` reads it)."""
