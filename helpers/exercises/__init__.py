@@ -19,13 +19,16 @@ with the exception's message.
 """
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["Verdict", "Wrong", "NotAttempted", "checker", "attempted", "run",
-           "expect_close", "expect_equal", "expect_shape", "expect_true"]
+           "expect_close", "expect_equal", "expect_shape", "expect_true", "same_code"]
 
 ICONS = {"todo": "✏️", "wrong": "❌", "correct": "✅"}
 
@@ -179,3 +182,20 @@ def checker(number: int | str) -> Callable[[Callable[..., str | None]], Callable
         return check
     return wrap
 
+
+def same_code(fn, original) -> bool:
+    """True if ``fn`` is ``original`` as written, comments and layout aside (their syntax trees
+    match): a debug exercise's planted function that the learner has not changed yet."""
+    return _tree(fn) is not None and _tree(fn) == _tree(original)
+
+
+def _tree(fn) -> str | None:
+    """The syntax tree of a function's source, without its name (None if there is no source)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source).body[0]
+    except (TypeError, OSError, SyntaxError, IndexError):
+        return None
+    if not isinstance(tree, ast.FunctionDef):
+        return None
+    return ast.dump(tree.args) + ast.dump(ast.Module(body=tree.body, type_ignores=[]))

@@ -6,8 +6,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from helpers.exercises import NotAttempted, Wrong, attempted, checker, expect_equal, run
-from helpers.exercises.lesson01 import same_code
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, expect_equal, run, same_code
 
 __all__ = ["check_1", "check_2", "check_3", "planted_most_common_pair"]
 

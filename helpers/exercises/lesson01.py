@@ -5,16 +5,13 @@ Every reference is computed here, with PyTorch (float64) or with :mod:`helpers.e
 """
 from __future__ import annotations
 
-import ast
-import inspect
 import math
-import textwrap
 
 from helpers import engine
 from helpers.engine import Value, topological_order
-from helpers.exercises import NotAttempted, Wrong, attempted, checker, run
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, run, same_code
 
-__all__ = ["check_1", "check_2", "check_3", "planted_backward", "same_code"]
+__all__ = ["check_1", "check_2", "check_3", "planted_backward"]
 
 
 def _as_value(result, name: str) -> Value:
@@ -194,24 +191,6 @@ def planted_backward(root):
     for node in reversed(order):
         for child, local in zip(node._prev, node._local_grads):
             child.grad = local * node.grad
-
-
-def same_code(fn, original) -> bool:
-    """True if ``fn`` is ``original`` as written, comments and layout aside (their syntax trees
-    match): a debug exercise's planted function that the learner has not changed yet."""
-    return _tree(fn) is not None and _tree(fn) == _tree(original)
-
-
-def _tree(fn) -> str | None:
-    """The syntax tree of a function's source, without its name (None if there is no source)."""
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-        tree = ast.parse(source).body[0]
-    except (TypeError, OSError, SyntaxError, IndexError):
-        return None
-    if not isinstance(tree, ast.FunctionDef):
-        return None
-    return ast.dump(tree.args) + ast.dump(ast.Module(body=tree.body, type_ignores=[]))
 
 
 def _graphs():

@@ -18,8 +18,8 @@ from helpers.exercises import (
     expect_close,
     expect_equal,
     run,
+    same_code,
 )
-from helpers.exercises.lesson01 import same_code
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "planted_train_step",
            "held_out_moons", "ALPHA"]

@@ -21,8 +21,7 @@ from typing import Callable
 import regex
 
 from helpers import bpe
-from helpers.exercises import NotAttempted, Wrong, attempted, checker, run
-from helpers.exercises.lesson01 import same_code
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, run, same_code
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "planted_merge", "RUSSIAN"]
 
