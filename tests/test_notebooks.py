@@ -108,6 +108,17 @@ def test_lesson_map_matches_notebooks_and_readme():
     assert lesson_table(link_prefix="notebooks/") in readme, (
         "README's lesson table is out of date: "
         "paste helpers.course.lesson_table('notebooks/') into it")
+    # nbval compares only the text/plain of a Markdown display ("<IPython...Markdown object>"),
+    # so the table lesson 00 shows is compared here
+    start_here = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    shown = [out["data"]["text/markdown"] for cell in _code_cells(start_here)
+             if "lesson_table()" in "".join(cell["source"])
+             for out in cell.get("outputs", []) if "text/markdown" in out.get("data", {})]
+    assert shown, "lesson 00 should display Markdown(lesson_table()) with its output stored"
+    stored = shown[0] if isinstance(shown[0], str) else "".join(shown[0])
+    assert stored == lesson_table(), (
+        "lesson 00's stored lesson table is out of date: re-execute "
+        "`make execute NB=notebooks/00_start_here.ipynb`")
 
 
 MAIN_PATH_WORDS = 2_800   # developers' guide: prose before the Exercises, words as \w+ runs
