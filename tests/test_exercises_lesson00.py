@@ -21,23 +21,34 @@ SPACE_SHARE = COUNTS[" "] / len(TEXT)
 def test_1_stub_and_solution():
     assert ex.check_1(None, None, None).status == "todo"
     verdict = ex.check_1(" ", " ", SPACE_SHARE)          # the worked solution
-    assert verdict.ok and "15.2%" in verdict.message
+    assert verdict.ok and "15.2%" in verdict.message and "your prediction held" in verdict.message
+
+
+@pytest.mark.parametrize("prediction, words", [
+    # the usual guess, the most common letter: an honest wrong prediction is still ✅
+    ("e", ["' ' is 15.2% of the text", "your prediction 'e' did not hold", "8.5%", "94,611",
+           "6.7 points less", "separates every two words"]),
+    # a character that never occurs
+    ("#", ["your prediction '#' did not hold", "0.0% (0 times)", "15.2 points less"]),
+])
+def test_1_wrong_prediction_is_reported_not_failed(prediction, words):
+    expect(ex.check_1(prediction, " ", SPACE_SHARE), "correct", *words)
 
 
 @pytest.mark.parametrize("prediction, char, share, words", [
-    # the usual guess: the most common letter; the count says otherwise
-    ("e", " ", SPACE_SHARE,
-     ["you predicted 'e'", "94,611", "169,892", "separates every two words"]),
     # the prediction made, the counting not done yet
     ("e", None, None, ["now count"]),
     # counted letters only
     (" ", "e", COUNTS["e"] / len(TEXT), ["most_common_char is 'e'", "not only letters"]),
     # a percentage instead of a fraction
     (" ", " ", 100 * SPACE_SHARE, ["percentage", "0.1523"]),
+    # the count itself, not divided
+    ("e", " ", COUNTS[" "], ["share is 169,892", "that is the count", "1,115,394"]),
     # divided by the number of distinct characters
-    (" ", " ", COUNTS[" "] / len(set(TEXT)), ["share is 2613.7231, expected 0.1523"]),
-    # the share of the wrong character
-    (" ", " ", COUNTS["e"] / len(TEXT), ["share is 0.0848, expected 0.1523"]),
+    (" ", " ", COUNTS[" "] / len(set(TEXT)),
+     ["share is 2613.7231", "number of distinct characters (65)", "length of the text"]),
+    # the share of the wrong character (the predicted one)
+    ("e", " ", COUNTS["e"] / len(TEXT), ["share is 0.0848, the share of 'e'", "0.1523"]),
     # not one character
     ("space", " ", SPACE_SHARE, ["one character"]),
     (" ", " e", SPACE_SHARE, ["one-character"]),
@@ -140,10 +151,30 @@ def still_steps_by_two(text):                            # the end changed, the 
     return pairs.most_common(1)[0]
 
 
+def skips_the_first_pair(text):                          # range starts at 1
+    pairs = Counter(text[i:i + 2] for i in range(1, len(text) - 1))
+    return pairs.most_common(1)[0]
+
+
+def misses_the_last_pair(text):                          # range(len(text) - 2)
+    pairs = Counter(text[i:i + 2] for i in range(len(text) - 2))
+    return pairs.most_common(1)[0]
+
+
+def pairs_as_tuples(text):                               # zip without joining the characters
+    return Counter(zip(text, text[1:])).most_common(1)[0]
+
+
 @pytest.mark.parametrize("wrong, words", [
     (still_steps_by_two, ["xababab", "expected ('ab', 3)", "two characters at a time"]),
+    (skips_the_first_pair, ["most_common_pair('aaaa') is ('aa', 2), expected ('aa', 3)",
+                            "skips the first pair", "position 0"]),
+    (misses_the_last_pair, ["xababab", "('ab', 2), expected ('ab', 3)", "misses the last pair"]),
     (two_apart, ["expected ('ab', 3)", "two apart"]),
     (lambda text: Counter(text).most_common(1)[0], ["single characters"]),
+    (pairs_as_tuples, ["pair as a tuple", "('a', 'b')", "'ab'"]),
+    (lambda text: Counter(text[i:i + 2] for i in range(len(text) - 1)).most_common(1),
+     ["a list holding one tuple", "[0]"]),
     (lambda text: most_common_pair(text)[0], ["tuple"]),
     (lambda text: text[10 ** 9], ["IndexError"]),
 ])

@@ -90,22 +90,33 @@ MEASURED = {"engine": x_grad_after_two_calls(Value.backward),
 def test_2_stub_and_solution():
     empty = {"engine": None, "no reset": None}
     assert ex.check_2(empty, empty).status == "todo"
+    assert ex.check_2({"engine": 24.0, "no reset": None}, empty).status == "todo"
     assert MEASURED == {"engine": 24.0, "no reset": 32.0}
     verdict = ex.check_2({"engine": 24.0, "no reset": 32.0}, MEASURED)
-    assert verdict.ok and "24" in verdict.message and "32" in verdict.message
+    assert verdict.ok and "measured 24 with the reset, 32 without; your predictions held" \
+        in verdict.message
+
+
+@pytest.mark.parametrize("prediction, words", [
+    # the second call replaces rather than adds
+    ({"engine": 12, "no reset": 32},
+     ["for 'no reset' held", "for 'engine' you predicted 12, off by -12", "one more copy"]),
+    # no reset thought to change nothing on this graph
+    ({"engine": 24, "no reset": 24}, ["for 'no reset' you predicted 24, off by -8", "still holds"]),
+    # everything thought to double
+    ({"engine": 24, "no reset": 48}, ["predicted 48, off by +16", "not everything doubles"]),
+    # the two figures swapped
+    ({"engine": 32, "no reset": 24}, ["for 'engine' you predicted 32, off by +8", "resets",
+                                      "for 'no reset' you predicted 24"]),
+    # another number: the generic nudge, with the gap
+    ({"engine": 24, "no reset": 40}, ["predicted 40, off by +8", "measured 24 with the reset, "
+                                      "32 without", "trace"]),
+])
+def test_2_an_honest_wrong_prediction_is_reported_not_failed(prediction, words):
+    expect(ex.check_2(prediction, MEASURED), "correct", *words)
 
 
 @pytest.mark.parametrize("prediction, measured, words", [
-    # the second call replaces rather than adds
-    ({"engine": 12, "no reset": 32}, MEASURED, ["predicted 12 for 'engine'", "one more copy"]),
-    # no reset thought to change nothing on this graph
-    ({"engine": 24, "no reset": 24}, MEASURED, ["predicted 24 for 'no reset'", "still holds"]),
-    # everything thought to double
-    ({"engine": 24, "no reset": 48}, MEASURED, ["predicted 48", "not everything doubles"]),
-    # the two figures swapped
-    ({"engine": 32, "no reset": 24}, MEASURED, ["predicted 32 for 'engine'", "resets"]),
-    # another number: the generic nudge, with both figures
-    ({"engine": 24, "no reset": 40}, MEASURED, ["predicted 40", "measured 32", "trace"]),
     # predicted but did not run the experiment
     ({"engine": 24, "no reset": 32}, {"engine": None, "no reset": None}, ["run the experiment"]),
     # measured after one call only
@@ -114,8 +125,12 @@ def test_2_stub_and_solution():
     # measured no-reset on the graph the engine had already used
     ({"engine": 24, "no reset": 32}, {"engine": 24.0, "no reset": 24.0 + 32.0},
      ["measured['no reset'] is 56.0", "fresh"]),
+    # copied the prediction into measured without running anything
+    ({"engine": 24, "no reset": 48}, {"engine": 24, "no reset": 48},
+     ["measured['no reset'] is 48", "gives 32.0"]),
     # not the dict the task asks for
     ([24, 32], MEASURED, ["should be a dict"]),
+    ({"engine": 24, "no reset": "32"}, MEASURED, ["prediction['no reset'] should be a number"]),
 ])
 def test_2_wrong(prediction, measured, words):
     expect(ex.check_2(prediction, measured), "wrong", *words)
@@ -200,14 +215,69 @@ def breadth_first(root):
                 queue.append(child)
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (only_accumulate_fixed, ["[6, -4, -2, 4], expected [12, -8, -4, 8]", "wiped the first",
-                             "reset only the interior"]),
-    (only_reset_fixed, ["on a + a", "[1], expected [2]", "+=, not ="]),
-    (no_reset, ["[24, -16, -6, 8]", "reset the interior nodes"]),
-    (forward_order, ["every gradient at 0"]),
-    (breadth_first, ["[15, -10], expected [33, -22]", "reverse topological order"]),
-    (lambda root: root.grad.append(1), ["raised AttributeError"]),
+def fixed_but_forward(root):                       # both bugs fixed, reversed() dropped
+    order = engine.topological_order(root)
+    for node in order:
+        if node._prev:
+            node.grad = 0.0
+    root.grad = 1.0
+    for node in order:
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad += local * node.grad
+
+
+def planted_but_forward(root):                     # the planted bugs kept, reversed() dropped
+    order = engine.topological_order(root)
+    for node in order:
+        node.grad = 0.0
+    root.grad = 1.0
+    for node in order:
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad = local * node.grad
+
+
+def leaves_reset_instead(root):                    # the reset turned the wrong way round
+    order = engine.topological_order(root)
+    for node in order:
+        if not node._prev:
+            node.grad = 0.0
+    root.grad = 1.0
+    for node in reversed(order):
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad += local * node.grad
+
+
+def forgets_the_local_derivative(root):
+    order = engine.topological_order(root)
+    for node in order:
+        if node._prev:
+            node.grad = 0.0
+    root.grad = 1.0
+    for node in reversed(order):
+        for child in node._prev:
+            child.grad += node.grad
+
+
+FORWARD = "walks the topological order forwards"
+
+
+@pytest.mark.parametrize("wrong, words, not_words", [
+    (only_accumulate_fixed, ["[6, -4, -2, 4], expected [12, -8, -4, 8]", "resets the leaves too",
+                             "wipes the first", "reset only the interior"], ["overwrites"]),
+    (only_reset_fixed, ["on a + a", "[1], expected [2]", "overwrites", "+="], ["resets"]),
+    (no_reset, ["[24, -16, -6, 8]", "nothing is reset", "reset the interior nodes"],
+     ["overwrites", FORWARD]),
+    (fixed_but_forward, ["on c * (c + 1) with c = a * b: leaf gradients [0, 0], expected "
+                         "[33, -22]", FORWARD, "reversed(order)"], ["reset", "overwrites"]),
+    (forward_order, ["[0, 0], expected [33, -22]", FORWARD, "nothing is reset"], ["overwrites"]),
+    # (with "=" every call overwrites the leaves anyway, so the reset is named once += is in)
+    (planted_but_forward, ["on a + a", FORWARD, "overwrites"], []),
+    (breadth_first, ["[15, -10], expected [33, -22]", "breadth-first"], [FORWARD]),
+    (leaves_reset_instead, ["after two calls", "the other way round"], [FORWARD]),
+    (forgets_the_local_derivative, ["forgets the local derivative"], [FORWARD, "reset"]),
+    (lambda root: root.grad.append(1), ["raised AttributeError"], []),
 ])
-def test_3_wrong(wrong, words):
-    expect(ex.check_3(wrong), "wrong", *words)
+def test_3_wrong(wrong, words, not_words):
+    verdict = ex.check_3(wrong)
+    expect(verdict, "wrong", *words)
+    assert not any(w in verdict.message for w in not_words), verdict

@@ -45,17 +45,29 @@ def check_1(prediction, most_common_char, share):
         raise Wrong(f"share should be a number between 0 and 1, got {share!r}")
     if abs(share - 100 * truth) < 0.05:
         raise Wrong(f"share is {share:.4g}: a percentage; give the fraction, {truth:.4f}")
+    if abs(share - how_often) < 0.5:
+        raise Wrong(f"share is {share:,.0f}: that is the count; divide it by the length of the "
+                    f"text ({len(text):,}) to get the fraction {truth:.4f}")
+    if abs(share - how_often / len(counts)) < 0.5:
+        raise Wrong(f"share is {share:.4f}: the count ({how_often:,}) divided by the number of "
+                    f"distinct characters ({len(counts)}); divide by the length of the text "
+                    f"({len(text):,}) to get {truth:.4f}")
     if abs(share - truth) > 5e-4:
+        other = [c for c, n in counts.items() if c != best and abs(share - n / len(text)) < 5e-5]
+        if other:
+            raise Wrong(f"share is {share:.4f}, the share of {other[0]!r}; the share of "
+                        f"{best!r} is {truth:.4f} ({how_often:,} / {len(text):,})")
         raise Wrong(f"share is {share:.4f}, expected {truth:.4f}: the count of {best!r} "
                     f"({how_often:,}) divided by the length of the text ({len(text):,})")
-    if prediction != best:
-        runner_up = counts[prediction]
-        why = (" — the space separates every two words, so it comes about once per word, more "
-               "often than any letter" if best == " " else "")
-        raise Wrong(f"you predicted {prediction!r} ({runner_up:,} times, "
-                    f"{runner_up / len(text):.1%}), the count says {best!r} "
-                    f"({how_often:,} times, {truth:.1%}){why}")
-    return f"{best!r} is {truth:.1%} of the text, as you predicted"
+    outcome = f"{best!r} is {truth:.1%} of the text"
+    if prediction == best:
+        return f"{outcome}; your prediction held"
+    guessed = counts[prediction] / len(text)
+    why = (": the space separates every two words, so it comes about once per word, more "
+           "often than any letter" if best == " " else "")
+    return (f"{outcome}; your prediction {prediction!r} did not hold: it is "
+            f"{guessed:.1%} ({counts[prediction]:,} times), {100 * (truth - guessed):.1f} "
+            f"points less{why}")
 
 
 # The graph of d = a*b + c in draw_dot's notation: a box per value, an oval per operation.
@@ -156,44 +168,64 @@ def planted_most_common_pair(text):
     return pairs.most_common(1)[0]
 
 
+# Wrong fixes a learner may make, each a function of the text, with what it does wrong.
+def _top(pieces):
+    return Counter(pieces).most_common(1)[0]
+
+
+SLIPS = [
+    (lambda t: _top(t[i:i + 2] for i in range(0, len(t) - 1, 2)),
+     "it still steps two characters at a time, so it misses every other pair: neighbouring "
+     "pairs overlap ('aaaa' holds 'aa' three times)"),
+    (lambda t: _top(t[i:i + 2] for i in range(1, len(t) - 1)),
+     "it skips the first pair: the range starts at 1, but position 0 starts a pair too"),
+    (lambda t: _top(t[i:i + 2] for i in range(len(t) - 2)),
+     "it misses the last pair: the last pair starts at len(text) - 2, and range(len(text) - 2) "
+     "stops one before it; range(len(text) - 1) includes it"),
+    (lambda t: _top(t[i:i + 2] for i in range(0, len(t), 2)),
+     "it still steps two characters at a time, so it misses every other pair: neighbouring "
+     "pairs overlap ('aaaa' holds 'aa' three times)"),
+    (lambda t: _top(a + b for a, b in zip(t, t[2:])),
+     "those are characters two apart (text[i], text[i + 2]); neighbours are text[i] and "
+     "text[i + 1]"),
+    (lambda t: _top(t), "that counts single characters, not pairs"),
+    (lambda t: _top(t[i:i + 2] for i in range(len(t) - 1, 0, -2)),
+     "it steps two characters at a time from the end, so it misses every other pair"),
+]
+# Short strings on which the slips above all give different answers, each with one winner.
+PAIR_CASES = ["xababab", "aaaa", "abcabcab", "aabab"]
+
+
 @checker(3)
 def check_3(most_common_pair):
     """``most_common_pair(text)`` -> (pair, count): the most frequent two consecutive characters
     (the attempt cell holds :func:`planted_most_common_pair`: unchanged, it is "not attempted")."""
     if same_code(most_common_pair, planted_most_common_pair):
         raise NotAttempted
-    cases = ["xababab", "aaaa", "abcabcab"]          # each with one clear winner
-    for case in cases:
-        got = run(most_common_pair, case)
-        if not (isinstance(got, tuple) and len(got) == 2):
+    got = {case: run(most_common_pair, case) for case in PAIR_CASES}
+    for case, result in got.items():
+        if isinstance(result, list) and len(result) == 1 and isinstance(result[0], tuple):
+            raise Wrong(f"most_common_pair({case!r}) returned {result!r}, a list holding one "
+                        "tuple (what most_common(1) gives); return the tuple itself, [0]")
+        if not (isinstance(result, tuple) and len(result) == 2):
             raise Wrong(f"most_common_pair({case!r}) should return a (pair, count) tuple, "
-                        f"got {got!r}")
-        pairs = Counter(a + b for a, b in zip(case, case[1:]))
-        pair, count = pairs.most_common(1)[0]
-        if got != (pair, count):
-            raise Wrong(f"most_common_pair({case!r}) is {got!r}, expected {(pair, count)!r}"
-                        + _why_pairs(case, got))
+                        f"got {result!r}")
+        if isinstance(result[0], tuple):
+            raise Wrong(f"most_common_pair({case!r}) returned the pair as a tuple, "
+                        f"{result[0]!r}: the pair is a two-character string, "
+                        f"{''.join(map(str, result[0]))!r} (join the two characters)")
+    expected = {case: _top(a + b for a, b in zip(case, case[1:])) for case in PAIR_CASES}
+    wrong = [case for case in PAIR_CASES if got[case] != expected[case]]
+    if wrong:
+        case = wrong[0]
+        said = f"most_common_pair({case!r}) is {got[case]!r}, expected {expected[case]!r}"
+        for slip, why in SLIPS:
+            if all(slip(c) == got[c] for c in PAIR_CASES):
+                raise Wrong(f"{said}: {why}")
+        raise Wrong(f"{said} (count every pair of neighbours, overlapping: 'aaaa' holds 'aa' "
+                    "three times)")
     text = _text()
-    got = run(most_common_pair, text)
-    pair, count = Counter(a + b for a, b in zip(text, text[1:])).most_common(1)[0]
-    expect_equal(got, (pair, count), "most_common_pair(text)")
+    result = run(most_common_pair, text)
+    pair, count = _top(a + b for a, b in zip(text, text[1:]))
+    expect_equal(result, (pair, count), "most_common_pair(text)")
     return f"{pair!r} occurs {count:,} times"
-
-
-def _why_pairs(case: str, got) -> str:
-    """The likely slip behind a wrong (pair, count) on a short string."""
-    def top(pieces):
-        return Counter(pieces).most_common(1)[0]
-    slips = [
-        (top(case[i:i + 2] for i in range(0, len(case) - 1, 2)),
-         "it steps two characters at a time, so it misses every other pair: neighbouring pairs "
-         "overlap ('aaaa' holds 'aa' three times)"),
-        (top(a + b for a, b in zip(case, case[2:])),
-         "those are characters two apart (text[i], text[i + 2]); neighbours are text[i] and "
-         "text[i + 1]"),
-        (top(case), "that counts single characters, not pairs"),
-    ]
-    for result, why in slips:
-        if got == result:
-            return f": {why}"
-    return " (count every pair of neighbours, overlapping: 'aaaa' holds 'aa' three times)"

@@ -130,15 +130,15 @@ def _two_calls(backward_fn) -> float:
 
 PREDICT_KEYS = ("engine", "no reset")
 PREDICT_WHY = {
-    ("engine", 12.0): "a second call adds one more copy of dy/dx = 3x^2 = 12 to the leaf "
-                      "(leaves accumulate, as in PyTorch): 12 + 12",
-    ("engine", 32.0): "that is the no-reset figure: the engine resets the interior node "
+    ("engine", 12.0): "a second call adds one more copy of dy/dx = 3x^2 = 12 to the leaf, "
+                      "since leaves accumulate, as in PyTorch",
+    ("engine", 32.0): "that is the no-reset figure, but the engine resets the interior node "
                       "p = x*x before each call, so each call adds exactly 12",
-    ("no reset", 24.0): "that is the engine's figure; without the reset, p = x*x still holds "
+    ("no reset", 24.0): "that is the engine's figure, but without the reset p = x*x still holds "
                         "dy/dp = x = 2 from the first call, so the second call passes 2 + 2 = 4 "
                         "through p's two uses of x",
-    ("no reset", 48.0): "not everything doubles: only the interior node p piles up (2 + 2 = 4); "
-                        "the root is set to 1 again and y's own edge to x passes p = 4 once",
+    ("no reset", 48.0): "not everything doubles: only the interior node p piles up (2 + 2 = 4), "
+                        "while the root is set to 1 again and y's own edge to x passes p = 4 once",
     ("no reset", 36.0): "the second call adds 4 through y's own edge to x (p = 4) and 2 * 4 * 2 "
                         "through p, whose grad is now 2 + 2 = 4",
 }
@@ -166,18 +166,25 @@ def check_2(prediction, measured):
             raise Wrong(f"measured[{key!r}] is {measured[key]!r}, but the experiment gives "
                         f"{truth[key]:.1f}: build a fresh x = Value(2.0) and y = (x*x)*x for each "
                         "way, and call it twice on that y")
+    held, missed = [], []
     for key in PREDICT_KEYS:
         got = prediction[key]
         if not isinstance(got, (int, float)) or isinstance(got, bool):
             raise Wrong(f"prediction[{key!r}] should be a number, got {got!r}")
-        if not _close(got, truth[key]):
+        if _close(got, truth[key]):
+            held.append(key)
+        else:
             why = PREDICT_WHY.get((key, float(got)),
                                   "trace the second call node by node: which grads does it start "
                                   "from, and what does each chain-rule step add?")
-            raise Wrong(f"you predicted {got:g} for {key!r}, the experiment measured "
-                        f"{truth[key]:g}: {why}")
-    return (f"predicted and measured {truth['engine']:g} with the reset, "
-            f"{truth['no reset']:g} without")
+            missed.append(f"for {key!r} you predicted {got:g}, off by {got - truth[key]:+g}: "
+                          f"{why}")
+    outcome = f"measured {truth['engine']:g} with the reset, {truth['no reset']:g} without; "
+    if not missed:
+        return outcome + "your predictions held"
+    if held:
+        outcome += f"your prediction for {held[0]!r} held; "
+    return outcome + ". And ".join(missed)
 
 
 # ---- Exercise 3 (debug): a backward() with planted bugs
@@ -218,51 +225,120 @@ def _graphs():
             "(a*b + c) * f": lesson_example, "a tanh neuron": neuron}
 
 
+# The classic slips, each a choice in one of three places of backward(); the first of each
+# list is the right one. A learner's function is matched against every combination.
+ORDERS = {
+    "reversed": None,
+    "forward": "it walks the topological order forwards, leaves first, so each node passes its "
+               "gradient on before the nodes that use it have sent it theirs: walk "
+               "reversed(order), from the output back",
+    "breadth-first": "a breadth-first walk passes a shared node's gradient on before all of its "
+                     "parents have sent their share: walk reversed(topological order)",
+}
+STEPS = {
+    "+=": None,
+    "=": "child.grad = ... overwrites: a value used twice keeps only the last contribution "
+         "(y = a + a gives a.grad = 1, not 2); accumulate with +=",
+    "no local": "the chain-rule step forgets the local derivative: "
+                "child.grad += local * node.grad",
+}
+RESETS = {
+    "interior": None,
+    "all": "it resets the leaves too, so a second call wipes the first: reset only the interior "
+           "nodes (those with children); a leaf keeps what it holds and gets one more copy, as "
+           "in PyTorch",
+    "none": "nothing is reset, so the interior nodes still hold the first call's gradient and "
+            "pass it on again: reset the interior nodes' grad to 0 first (not the leaves)",
+    "leaves": "it resets the leaves and not the interior nodes: the other way round (the "
+              "interior nodes start each call from 0, the leaves keep what they hold)",
+}
+
+
+def _variant(order: str, step: str, reset: str):
+    """``backward(root)`` with the given choices (a slip where it is not the first)."""
+    def backward(root):
+        nodes = topological_order(root)
+        for node in nodes:
+            if reset == "all" or (reset == "interior" and node._prev) or \
+                    (reset == "leaves" and not node._prev):
+                node.grad = 0.0
+        root.grad = 1.0
+        if order == "breadth-first":
+            walk, seen = [root], {id(root)}
+            for node in walk:                      # grows while it is walked: a queue
+                for child in node._prev:
+                    if id(child) not in seen:
+                        seen.add(id(child))
+                        walk.append(child)
+        else:
+            walk = reversed(nodes) if order == "reversed" else nodes
+        for node in walk:
+            for child, local in zip(node._prev, node._local_grads):
+                if step == "+=":
+                    child.grad += local * node.grad
+                elif step == "=":
+                    child.grad = local * node.grad
+                else:
+                    child.grad += node.grad
+    return backward
+
+
+def _trace(backward) -> list:
+    """What ``backward`` does on each test graph: (case, got, every grad after one call), and
+    the leaves after two calls on (a*b + c) * f."""
+    trace = []
+    for name, build in _graphs().items():
+        root, leaves = build()
+        _call_backward(backward, root)
+        interior = [n for n in topological_order(root) if n._prev]
+        trace.append((f"on {name}: leaf gradients", [leaf.grad for leaf in leaves],
+                      [n.grad for n in interior]))
+    root, leaves = _graphs()["(a*b + c) * f"]()
+    _call_backward(backward, root)
+    _call_backward(backward, root)
+    twice = [leaf.grad for leaf in leaves]
+    trace.append(("after two calls on (a*b + c) * f the leaves have", twice, []))
+    return trace
+
+
+def _same(x: list, y: list) -> bool:
+    return len(x) == len(y) and all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+                                    for a, b in zip(x, y))
+
+
+def _slips() -> list:
+    """Every combination of choices but the right one, fewest slips first, with its trace."""
+    combos = [(o, s, r) for o in ORDERS for s in STEPS for r in RESETS]
+    combos.sort(key=lambda c: sum(w is not None for w in (ORDERS[c[0]], STEPS[c[1]],
+                                                           RESETS[c[2]])))
+    return [(c, _trace(_variant(*c))) for c in combos[1:]]
+
+
 @checker(3)
 def check_3(backward):
     """``backward(root)``: fills every node's grad with d(root)/d(node), like Value.backward()."""
     if same_code(backward, planted_backward):
         raise NotAttempted
-    for name, build in _graphs().items():
-        root, leaves = build()
-        _call_backward(backward, root)
-        ref_root, ref_leaves = build()
-        ref_root.backward()
-        if all(leaf.grad == 0.0 for leaf in leaves):
-            raise Wrong(f"on {name}, backward(root) left every gradient at 0: "
-                        "start with root.grad = 1 and apply the chain rule at each node")
-        got = [leaf.grad for leaf in leaves]
-        expected = [leaf.grad for leaf in ref_leaves]
-        if not all(math.isclose(g, e, rel_tol=1e-12, abs_tol=1e-12) for g, e in zip(got, expected)):
-            hint = {"a + a": "; a value used twice must collect both contributions (+=, not =)",
-                    "c * (c + 1) with c = a * b": "; a node must have received all of its "
-                    "gradient before passing it on (reverse topological order)"}.get(name, "")
-            raise Wrong(f"on {name}: leaf gradients {_fmt(got)}, expected {_fmt(expected)}{hint}")
-        interior = [n for n in topological_order(root) if n._prev]
-        ref_interior = [n for n in topological_order(ref_root) if n._prev]
-        for node, ref in zip(interior, ref_interior):
-            if not math.isclose(node.grad, ref.grad, rel_tol=1e-12, abs_tol=1e-12):
-                raise Wrong(f"on {name}: an interior node ({node._op}) has grad {node.grad:.6g}, "
-                            f"expected {ref.grad:.6g}")
-    # Twice in a row: the leaves get exactly one more copy, as in PyTorch.
-    root, leaves = _graphs()["(a*b + c) * f"]()
-    _call_backward(backward, root)
-    once = [leaf.grad for leaf in leaves]
-    _call_backward(backward, root)
-    twice = [leaf.grad for leaf in leaves]
-    expected = [2 * g for g in once]
-    if twice != expected:
-        if twice == once:
-            why = ("the second call wiped the first: reset only the interior nodes (those with "
-                   "children); a leaf keeps what it holds and gets one more copy, as in PyTorch")
-        elif any(abs(t) > abs(e) * (1 + 1e-12) for t, e in zip(twice, expected)):
-            why = ("the interior nodes still held the first call's gradient and passed it on "
-                   "again: reset the interior nodes' grad to 0 first (not the leaves)")
-        else:
-            why = "each call must add exactly one copy of the gradient to each leaf"
-        raise Wrong(f"after two calls on (a*b + c) * f the leaves have {_fmt(twice)}, expected "
-                    f"{_fmt(expected)} (one more copy): {why}")
-    return "the same gradients as Value.backward(), also when called twice"
+    got = _trace(backward)
+    expected = _trace(_variant("reversed", "+=", "interior"))
+    differ = [(g, e) for g, e in zip(got, expected) if not (_same(g[1], e[1]) and
+                                                           _same(g[2], e[2]))]
+    if not differ:
+        return "the same gradients as Value.backward(), also when called twice"
+    (what, leaves, interior), (_, want, want_interior) = differ[0]
+    if _same(leaves, want):
+        said = f"{what.split(':')[0]}: an interior node's grad is {_fmt(interior)}, " \
+               f"expected {_fmt(want_interior)}"
+    else:
+        said = f"{what} {_fmt(leaves)}, expected {_fmt(want)}"
+    for (order, step, reset), trace in _slips():
+        if all(_same(g[1], t[1]) and _same(g[2], t[2]) for g, t in zip(got, trace)):
+            whys = [w for w in (ORDERS[order], STEPS[step], RESETS[reset]) if w is not None]
+            raise Wrong(f"{said}: " + "; and ".join(whys))
+    if all(leaf == 0.0 for leaf in leaves):
+        raise Wrong(f"{said}: start with root.grad = 1 and apply the chain rule at each node, "
+                    "from the output back")
+    raise Wrong(f"{said}: compare with Value.backward() on the same graph")
 
 
 def _call_backward(backward, root) -> None:
