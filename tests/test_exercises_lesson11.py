@@ -20,11 +20,11 @@ def _sq_distances(X, C):
     return ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)               # (N, k)
 
 
-# --- 1. assignment ------------------------------------------------------------------
+# --- 1. debug: the assignment step ----------------------------------------------------
 
 def assign_points(X, centres):  # the solution
-    d2 = ((X[:, None, :] - centres[None, :, :]) ** 2).sum(-1)          # (N, k)
-    return d2.argmin(dim=1)
+    gaps = X.unsqueeze(1) - centres.unsqueeze(0)                      # (N, k, D)
+    return gaps.pow(2).sum(dim=2).argmin(dim=1)
 
 
 def test_1_solution_is_correct_and_sqrt_does_not_matter():
@@ -32,47 +32,58 @@ def test_1_solution_is_correct_and_sqrt_does_not_matter():
     expect(ex.check_1(lambda X, C: torch.cdist(X, C).argmin(1)), "correct")
 
 
-def test_1_rejects_argmax_wrong_axis_and_distances():
+def test_1_the_planted_function_unchanged_is_not_attempted():
+    expect(ex.check_1(ex.buggy_assign), "todo")
+
+
+def test_1_names_the_wrong_axis_argmax_manhattan_and_reductions():
+    def still_wrong_axis(X, centres):                       # rewritten, same bug
+        return ((X[:, None] - centres[None]) ** 2).sum(1).argmin(1)
+    expect(ex.check_1(still_wrong_axis), "wrong", "centres axis", "0..1")
     expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmax(1)), "wrong", "FARTHEST")
-    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmin(0)), "wrong", "shape")
-    expect(ex.check_1(lambda X, C: _sq_distances(X, C).min(1).values), "wrong", "integer")
+    expect(ex.check_1(lambda X, C: (X[:, None] - C[None]).abs().sum(-1).argmin(1)), "wrong",
+           "Manhattan")
+    expect(ex.check_1(lambda X, C: _sq_distances(X, C).argmin(0)), "wrong", "over the points")
+    expect(ex.check_1(lambda X, C: _sq_distances(X, C).min(1).values), "wrong", "integer",
+           "not its index")
     expect(ex.check_1(lambda X, C: (X[:, :1] - C[:, 0]).abs().argmin(1)), "wrong",
-            "wrong centre")
+           "wrong centre", "squared distance")
     expect(ex.check_1(lambda X, C: assign_points(X, C).tolist()), "wrong", "tensor")
 
 
-# --- 2. k-means++ probabilities ------------------------------------------------------
+# --- 2. derive: the change of inertia when one point moves ---------------------------------
 
-def plus_plus_probabilities(X, chosen):  # the solution
-    d2 = ((X[:, None, :] - chosen[None, :, :]) ** 2).sum(-1)         # (N, m)
-    nearest = d2.min(dim=1).values                                    # (N,) to the nearest
-    return nearest / nearest.sum()
-
-
-def test_2_solution_is_correct():
-    expect(ex.check_2(plus_plus_probabilities), "correct")
+def move_cost(x, mean_a, n_a, mean_b, n_b):  # the solution
+    joins = n_b / (n_b + 1) * float(((x - mean_b) ** 2).sum())
+    leaves = n_a / (n_a - 1) * float(((x - mean_a) ** 2).sum())
+    return joins - leaves
 
 
-def test_2_rejects_plain_distance_first_centre_and_unnormalised():
-    def plain(X, chosen):
-        d = _sq_distances(X, chosen).min(1).values.sqrt()
-        return d / d.sum()
-    expect(ex.check_2(plain), "wrong", "SQUARED")
+def _d(u, v):
+    return float(((u - v) ** 2).sum())
 
-    def first_only(X, chosen):
-        d2 = _sq_distances(X, chosen[:1]).squeeze(1)
-        return d2 / d2.sum()
-    expect(ex.check_2(first_only), "wrong", "first centre")
 
-    def latest_only(X, chosen):
-        d2 = _sq_distances(X, chosen[-1:]).squeeze(1)
-        return d2 / d2.sum()
-    expect(ex.check_2(latest_only), "wrong", "latest")
+def test_2_solution_is_correct_and_a_brute_force_is_too():
+    expect(ex.check_2(move_cost), "correct")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: torch.tensor(move_cost(x, ma, na, mb, nb))),
+           "correct")
 
-    expect(ex.check_2(lambda X, chosen: _sq_distances(X, chosen).min(1).values), "wrong",
-            "sum to")
-    expect(ex.check_2(lambda X, chosen: plus_plus_probabilities(X, chosen)[:-1]), "wrong",
-            "shape")
+
+def test_2_names_fixed_centres_sign_and_each_factor():
+    expect(ex.check_2(lambda x, ma, na, mb, nb: _d(x, mb) - _d(x, ma)), "wrong",
+           "kept both centres", "recomputing J")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: -move_cost(x, ma, na, mb, nb)), "wrong",
+           "sign is reversed")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) * _d(x, mb)
+                      - na / (na + 1) * _d(x, ma)), "wrong", "cluster a's factor")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) * _d(x, mb) - _d(x, ma)),
+           "wrong", "only b's mean")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: _d(x, mb) - na / (na - 1) * _d(x, ma)),
+           "wrong", "only a's mean")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: move_cost(x, ma, na, mb, nb) * 1.01), "wrong",
+           "relative error 1.00%")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: [move_cost(x, ma, na, mb, nb)]), "wrong",
+           "a number")
 
 
 # --- 3. cluster names ------------------------------------------------------------------
@@ -98,102 +109,118 @@ def test_3_rejects_counts_transposed_table_and_shape():
     def majority_cluster_per_label(cluster_labels, true_labels, k):     # the table read sideways
         return torch.stack([torch.bincount(cluster_labels[true_labels == c], minlength=k).argmax()
                             for c in range(k)])
-    expect(ex.check_3(majority_cluster_per_label), "wrong", "cluster")
+    expect(ex.check_3(majority_cluster_per_label), "wrong", "read by columns")
 
     def first_point(cluster_labels, true_labels, k):                    # not the majority
         return torch.stack([true_labels[cluster_labels == j][0] for j in range(k)])
     expect(ex.check_3(first_point), "wrong", "most of its points")
 
+    def ties_to_largest(cluster_labels, true_labels, k):
+        names = []
+        for j in range(k):
+            counts = torch.bincount(true_labels[cluster_labels == j])
+            names.append(len(counts) - 1 - counts.flip(0).argmax())
+        return torch.stack(names)
+    expect(ex.check_3(ties_to_largest), "wrong", "tie", "smallest")
+
     expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
 
 
-# --- 4. Lloyd's loop with the empty-cluster re-seed ----------------------------------------
+# --- 4. Lloyd's loop, empty clusters filled by the move that lowers J most ----------------
 
-def _d2(X, C):
-    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
-
-
-def lloyd_safe(X, init, max_iters=100):  # the solution
-    centres = init.clone()
-    dist, labels = _d2(X, centres).min(dim=1)
-    for _ in range(max_iters):
-        counts = torch.bincount(labels, minlength=len(centres))
-        centres = torch.stack([X[labels == j].mean(0) if counts[j] else centres[j]
-                               for j in range(len(centres))])
-        served = dist.clone()
-        for j in torch.nonzero(counts == 0).flatten().tolist():
-            worst = int(served.argmax())
-            centres[j], served[worst] = X[worst], float("-inf")
-        dist, new_labels = _d2(X, centres).min(dim=1)
-        unchanged = torch.equal(new_labels, labels)
-        labels = new_labels
-        if unchanged:
-            break
-    return centres, labels
+def _nearest(X, centres):
+    return ((X[:, None, :] - centres[None, :, :]) ** 2).sum(-1).argmin(dim=1)
 
 
-def _variant_lloyd(X, init, max_iters=100, reseed="worst", stale=False, converge=True,
-                   in_place=False):
-    centres = init if in_place else init.clone()
-    dist, labels = _d2(X, centres).min(dim=1)
-    old = labels
+def _means_and_sizes(X, labels, k):
+    onehot = torch.nn.functional.one_hot(labels, k).to(X.dtype)          # (N, k)
+    sizes = onehot.sum(0)
+    return onehot.T @ X / sizes.clamp_min(1)[:, None], sizes
+
+
+def lloyd_safe(X, init, max_iters=100, fill="move", stale=False, converge=True,
+               in_place=False):
+    """The solution (default arguments) and, through the flags, the slips a learner makes."""
+    k = len(init)
+    labels = _nearest(X, init)
     for _ in range(max_iters if converge else 1):
-        counts = torch.bincount(labels, minlength=len(centres))
-        new = torch.stack([X[labels == j].mean(0) for j in range(len(centres))])  # NaN if empty
-        served = dist.clone()
-        for j in torch.nonzero(counts == 0).flatten().tolist():
-            if reseed == "worst":
-                i = int(served.argmax())
-            elif reseed == "first":
-                i = 0
-            elif reseed == "same":                                   # every empty one: one point
-                i = int(dist.argmax())
-            else:
-                continue                                             # no re-seed: NaN stays
-            new[j], served[i] = X[i], float("-inf")
-        centres[:] = new
-        dist, new_labels = _d2(X, centres).min(dim=1)
-        old = labels
+        filled = labels.clone()
+        drop, seeds = None, {}
+        for j in range(k):
+            means, sizes = _means_and_sizes(X, filled, k)
+            if sizes[j] > 0 or fill is None:
+                continue
+            if drop is None or fill != "once":
+                n = sizes[filled]
+                drop = ((X - means[filled]) ** 2).sum(1)
+                if fill != "farthest":
+                    drop = drop * n / (n - 1).clamp_min(1)
+                drop[n < 2] = -float("inf")
+            i = int(drop.argmax())
+            drop[i] = -float("inf")
+            seeds[j] = i
+            if fill in ("move", "once"):
+                filled[i] = j
+        centres = _means_and_sizes(X, filled, k)[0]
+        for j, i in seeds.items():
+            centres[j] = X[i]                           # the same for "move"; "keep" needs it
+        if fill is None:
+            centres[_means_and_sizes(X, filled, k)[1] == 0] = float("nan")
+        if in_place:
+            init[:] = centres
+        new_labels = _nearest(X, centres)
         if torch.equal(new_labels, labels):
             break
-        labels = new_labels
-    return centres, (old if stale else new_labels)
+        if not stale:
+            labels = new_labels
+        else:
+            labels, new_labels = new_labels, labels
+    return centres, new_labels
 
 
-def test_4_solution_and_helpers_are_correct():
+def _slip(**flags):
+    return lambda X, init, max_iters=100: lloyd_safe(X, init, max_iters, **flags)
+
+
+def test_4_solution_is_correct():
     expect(ex.check_4(lloyd_safe), "correct")
-    expect(ex.check_4(lambda X, init, max_iters=100: (
-        lambda r: (r.centers, r.labels))(kmeans(X, len(init), init=init, max_iters=max_iters))),
-        "correct")
 
 
 def test_4_rejects_the_naive_loop_that_produces_nan():
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    reseed=None)),
-           "wrong", "NaN", "re-seed")
+    expect(ex.check_4(_slip(fill=None)), "wrong", "NaN", "moving a point")
 
 
-def test_4_rejects_another_reseed_point_and_one_point_for_two_empty_clusters():
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    reseed="first")),
-           "wrong", "largest squared distance")
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    reseed="same")),
-           "wrong")
+def test_4_names_section_6s_rule_a_point_kept_in_its_old_mean_and_scores_computed_once():
+    expect(ex.check_4(_slip(fill="farthest")), "wrong", "section 6's rule", "n_a / (n_a - 1)")
+    expect(ex.check_4(_slip(fill="keep")), "wrong", "still counts in its old cluster's mean")
+    expect(ex.check_4(_slip(fill="once")), "wrong", "computed once", "two far centres")
+
+    def helpers_kmeans(X, init, max_iters=100):          # re-seeds at the farthest point too
+        result = kmeans(X, len(init), init=init, max_iters=max_iters)
+        return result.centers, result.labels
+    expect(ex.check_4(helpers_kmeans), "wrong", "section 6's rule")
+
+    def first_point(X, init, max_iters=100):             # fills an empty cluster with point 0
+        centres, labels = init.clone(), _nearest(X, init)
+        for _ in range(max_iters):
+            for j in range(len(init)):
+                if not (labels == j).any():
+                    labels[(labels == j).nonzero().flatten().tolist() or [0]] = j
+            centres = _means_and_sizes(X, labels, len(init))[0]
+            new_labels = _nearest(X, centres)
+            if torch.equal(new_labels, labels):
+                break
+            labels = new_labels
+        return centres, new_labels
+    expect(ex.check_4(first_point), "wrong", "which point fills each empty cluster")
 
 
 def test_4_rejects_ignoring_max_iters_stale_labels_one_step_and_in_place():
     expect(ex.check_4(lambda X, init, max_iters=100: lloyd_safe(X, init, 100)), "wrong",
-           "max_iters")
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    stale=True)),
-           "wrong", "assignment to the final centres")
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    converge=False)),
-           "wrong", "until no assignment changes")
-    expect(ex.check_4(lambda X, init, max_iters=100: _variant_lloyd(X, init, max_iters,
-                                                                    in_place=True)),
-           "wrong", "in place")
+           "where the loop ends", "max_iters")
+    expect(ex.check_4(_slip(stale=True)), "wrong", "assignment to the final centres")
+    expect(ex.check_4(_slip(converge=False)), "wrong", "no longer changes")
+    expect(ex.check_4(_slip(in_place=True)), "wrong", "in place")
     expect(ex.check_4(lambda X, init, max_iters=100: lloyd_safe(X, init)[0]), "wrong",
            "two tensors")
     expect(ex.check_4(lambda X, init, max_iters=100: (lloyd_safe(X, init, max_iters)[0],
@@ -241,6 +268,23 @@ def test_5_rejects_jumps_stale_counts_and_missing_counts():
     expect(ex.check_5(lambda c, n, b: _variant(c, n, b, update_counts=False)), "wrong",
             "not updated")
     expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
+
+
+def test_5_names_a_step_that_changes_the_callers_tensors():
+    def in_place(centres, counts, batch):              # right values, but on the caller's tensors
+        labels = ((batch[:, None, :] - centres[None, :, :]) ** 2).sum(-1).argmin(1)
+        for j in labels.unique().tolist():
+            members = batch[labels == j]
+            counts[j] += len(members)
+            centres[j] += len(members) / counts[j] * (members.mean(0) - centres[j])
+        return centres, counts
+    expect(ex.check_5(in_place), "wrong", "in place", "caller's centres", "clone")
+
+    def counts_in_place(centres, counts, batch):
+        new_centres, new_counts = minibatch_step(centres, counts, batch)
+        counts += new_counts - counts
+        return new_centres, counts
+    expect(ex.check_5(counts_in_place), "wrong", "caller's counts")
     expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
 
 
@@ -270,10 +314,12 @@ def test_6_not_attempted_until_all_three_are_given():
     expect(ex.check_6(True, bands, ..., ..., truth), "todo")
 
 
-def test_6_rejects_a_wrong_prediction_with_the_measured_ari():
+def test_6_an_honest_wrong_prediction_is_correct_and_reports_that_it_did_not_hold():
     bands, truth = _bands()
     rescaled = bands / torch.tensor([10.0, 1.0])
-    expect(ex.check_6(False, bands, rescaled, _fit(rescaled), truth), "wrong", "ARI 1.000")
+    expect(ex.check_6(False, bands, rescaled, _fit(rescaled), truth), "correct", "ARI 1.000",
+           "did not hold", "lower inertia")
+    expect(ex.check_6(True, bands, rescaled, _fit(rescaled), truth), "correct", "held")
     expect(ex.check_6("yes", bands, rescaled, _fit(rescaled), truth), "wrong", "True or False")
 
 

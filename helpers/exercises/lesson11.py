@@ -1,18 +1,19 @@
 """Checkers for the exercises of lesson 11 (k-means).
 
-1. ``assign_points(X, centres)``: the assignment step, each point's nearest centre.
-2. ``plus_plus_probabilities(X, chosen)``: the k-means++ seeding rule, the probability
-   of each point to be the next centre.
+1. ``assign_points(X, centres)``: debug the assignment step (``buggy_assign`` sums the
+   squared differences over the wrong axis).
+2. ``move_cost(x, mean_a, n_a, mean_b, n_b)``: derive the exact change of the inertia when
+   one point moves to another cluster, both means moving with it.
 3. ``cluster_names(cluster_labels, true_labels, k)``: name each cluster after its
    majority class, to classify with a clustering.
-4. ``lloyd_safe(X, init, max_iters)``: Lloyd's loop with the empty-cluster re-seed, built
-   from scratch and run from starts that force empty clusters.
+4. ``lloyd_safe(X, init, max_iters)``: Lloyd's loop that fills each empty cluster by the
+   move that lowers J most (exercise 2's formula), from starts that force empty clusters.
 5. ``minibatch_step(centres, counts, batch)``: one step of mini-batch k-means.
 6. ``prediction``, ``rescaled``, ``found``: predict, then measure whether rescaling the
    stretched bands lets k-means find them.
 
 Every reference is computed here from the definition, never from the learner's other
-code; the usual mistakes (argmax for argmin, plain distances, the first centre only, a
+code; the usual mistakes (argmax for argmin, the wrong axis, centres kept fixed, a
 NaN centre from an empty cluster, another re-seed point...) are recognised and named.
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ from __future__ import annotations
 import torch
 
 from ..kmeans import adjusted_rand_index, assign, kmeans, make_blobs, pairwise_sq_distances
-from . import Wrong, attempted, checker, expect_shape, run
+from . import NotAttempted, Wrong, attempted, checker, expect_shape, run, same_code
 
-__all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "check_6"]
+__all__ = ["buggy_assign", "check_1", "check_2", "check_3", "check_4", "check_5", "check_6"]
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -37,70 +38,125 @@ def _points(seed: int, n: int = 30) -> torch.Tensor:
     return X.double()
 
 
-# --- 1. the assignment step ----------------------------------------------------------
+# --- 1. debug: the assignment step with a planted bug -----------------------------------
+
+def buggy_assign(X, centres):
+    diff = X[:, None, :] - centres[None, :, :]
+    d2 = (diff ** 2).sum(dim=1)
+    return d2.argmin(dim=1)
+
 
 @checker(1)
 def check_1(assign_points):
     """``assign_points(X, centres)``: X (N, D), centres (k, D) -> (N,) integer labels,
-    the index of each point's nearest centre."""
-    for seed, k in ((0, 4), (1, 3), (2, 1)):
+    the index of each point's nearest centre (the attempt fixes :func:`buggy_assign`:
+    unchanged, it is "not attempted")."""
+    if same_code(assign_points, buggy_assign):
+        raise NotAttempted
+    for seed, k in ((0, 4), (1, 3), (3, 5), (2, 1)):
         X = _points(seed)
         centres = X[torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:k]]
         centres = centres + 0.25                   # not exactly on a data point
         got = _tensor(run(assign_points, X.clone(), centres.clone()), "assign_points' result")
-        expect_shape(got, (len(X),), f"the labels for {len(X)} points and {k} centres")
-        if got.is_floating_point() or got.dtype == torch.bool:
-            raise Wrong(f"the labels should be integer centre indices, got dtype {got.dtype}")
+        where = f"for {len(X)} points and k = {k} centres"
         d2 = pairwise_sq_distances(X, centres)
+        if tuple(got.shape) == (k,) and k != len(X):
+            raise Wrong(f"the labels have shape {(k,)} {where}, expected {(len(X),)}: you "
+                        "reduced over the points (dim 0); each point picks among the centres")
+        expect_shape(got, (len(X),), f"the labels {where}")
+        if got.is_floating_point() or got.dtype == torch.bool:
+            raise Wrong(f"the labels should be integer centre indices, got dtype {got.dtype} "
+                        "(the smallest distance itself, not its index?)")
         expected = d2.argmin(1)
-        if torch.equal(got.long(), expected):
+        got = got.long()
+        if torch.equal(got, expected):
             continue
-        if k > 1 and torch.equal(got.long(), d2.argmax(1)):
-            raise Wrong("each point goes to its FARTHEST centre: use argmin, not argmax")
-        wrong = int((got.long() != expected).sum())
-        i = int((got.long() != expected).nonzero()[0])
-        raise Wrong(f"{wrong} of {len(X)} points get the wrong centre, e.g. point {i}: got "
-                    f"centre {int(got[i])}, its nearest is centre {int(expected[i])}")
+        wrong = int((got != expected).sum())
+        i = int((got != expected).nonzero()[0])
+        said = (f"{wrong} of {len(X)} points get the wrong centre {where}, e.g. point {i}: "
+                f"centre {int(got[i])} (squared distance {float(d2[i, got[i]]):.4f}) instead of "
+                f"centre {int(expected[i])} ({float(d2[i, expected[i]]):.4f})"
+                if int(got.max()) < k and int(got.min()) >= 0 else
+                f"labels run up to {int(got.max())} {where}")
+        if torch.equal(got, buggy_assign(X, centres)):
+            raise Wrong(f"{said}: the labels only take the values 0..D-1 = 0..{X.shape[1] - 1}; "
+                        "the squares are still summed over the centres axis (dim 1 of the "
+                        "(N, k, D) differences) instead of the coordinates")
+        if k > 1 and torch.equal(got, d2.argmax(1)):
+            raise Wrong(f"{said}: each point goes to its FARTHEST centre; use argmin, not argmax")
+        diff = X[:, None, :] - centres[None, :, :]
+        if torch.equal(got, diff.abs().sum(-1).argmin(1)):
+            raise Wrong(f"{said}: that is the nearest centre in the Manhattan (L1) distance, sum "
+                        "of |differences|; square the differences before summing")
+        raise Wrong(said)
 
 
-# --- 2. the k-means++ seeding rule ------------------------------------------------------
+# --- 2. derive: the change of inertia when one point moves --------------------------------
+
+def _sse(points: torch.Tensor) -> float:
+    return float(((points - points.mean(0)) ** 2).sum()) if len(points) else 0.0
+
+
+def _move_cases():
+    g = torch.Generator().manual_seed(11)
+    cases = []
+    for n_a, n_b, d in ((2, 1, 2), (5, 4, 3), (12, 30, 2), (7, 3, 1)):
+        A = torch.randn(n_a, d, generator=g, dtype=torch.float64)
+        B = torch.randn(n_b, d, generator=g, dtype=torch.float64) + 1.5
+        x = A[-1]
+        exact = _sse(A[:-1]) + _sse(torch.cat([B, x[None]])) - _sse(A) - _sse(B)
+        cases.append((x, A.mean(0), n_a, B.mean(0), n_b, exact))
+    return cases
+
+
+def _move_slips(x, mean_a, n_a, mean_b, n_b):
+    to_a, to_b = float(((x - mean_a) ** 2).sum()), float(((x - mean_b) ** 2).sum())
+    grow, shrink = n_b / (n_b + 1), n_a / (n_a - 1)
+    return [
+        (to_b - to_a, "you kept both centres where they were: when x leaves a and joins b, both "
+                      "means move, which changes every other point's distance too"),
+        (-(grow * to_b - shrink * to_a), "the sign is reversed: return J after the move minus J "
+                                         "before (positive when the move makes J worse)"),
+        (grow * to_b - n_a / (n_a + 1) * to_a, "cluster a's factor is wrong: x is still IN a "
+                                               "(n_a counts it), so removing it is the reverse "
+                                               "of adding a point to a cluster of n_a - 1"),
+        (grow * to_b - to_a, "only b's mean moves in your formula; a's mean moves too when x "
+                             "leaves"),
+        (to_b - shrink * to_a, "only a's mean moves in your formula; b's mean moves too when x "
+                               "joins"),
+    ]
+
 
 @checker(2)
-def check_2(plus_plus_probabilities):
-    """``plus_plus_probabilities(X, chosen)``: X (N, D), chosen (m, D) centres so far ->
-    (N,) probabilities proportional to each point's squared distance to its NEAREST
-    chosen centre, summing to 1."""
-    for seed, m in ((0, 1), (1, 2), (2, 3)):
-        X = _points(seed)
-        picks = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed + 9))[:m]
-        chosen = X[picks]
-        got = _tensor(run(plus_plus_probabilities, X.clone(), chosen.clone()),
-                      "plus_plus_probabilities' result")
-        expect_shape(got, (len(X),), f"the probabilities for {len(X)} points")
-        got = got.double()
-        d2 = pairwise_sq_distances(X, chosen).min(1).values
-        expected = d2 / d2.sum()
-        if torch.allclose(got, expected, atol=1e-6):
-            continue
-        if not torch.isclose(got.sum(), torch.tensor(1.0, dtype=got.dtype), atol=1e-6):
-            raise Wrong(f"the probabilities sum to {got.sum().item():.4g}, not 1: divide by "
-                        "their sum")
-        plain = d2.sqrt() / d2.sqrt().sum()
-        if torch.allclose(got, plain, atol=1e-6):
-            raise Wrong("the probabilities are proportional to the distance; k-means++ uses "
-                        "the SQUARED distance D(x)^2")
-        if m > 1:
-            first = pairwise_sq_distances(X, chosen[:1]).squeeze(1)
-            if torch.allclose(got, first / first.sum(), atol=1e-6):
-                raise Wrong("you use the distance to the first centre only; use the distance "
-                            "to the NEAREST of the centres chosen so far")
-            last = pairwise_sq_distances(X, chosen[-1:]).squeeze(1)
-            if torch.allclose(got, last / last.sum(), atol=1e-6):
-                raise Wrong("you use the distance to the latest centre only; use the distance "
-                            "to the NEAREST of the centres chosen so far")
-        i = int((got - expected).abs().argmax())
-        raise Wrong(f"with {m} centre(s) chosen, point {i} gets probability {got[i]:.4g}, "
-                    f"expected {expected[i]:.4g}")
+def check_2(move_cost):
+    """``move_cost(x, mean_a, n_a, mean_b, n_b)`` -> the change of the inertia J (after minus
+    before) when x moves from cluster a (n_a points, x included, mean mean_a) to cluster b
+    (n_b points, mean mean_b), both centres recomputed as the means."""
+    cases, got = _move_cases(), []
+    for x, mean_a, n_a, mean_b, n_b, _ in cases:
+        value = run(move_cost, x.clone(), mean_a.clone(), n_a, mean_b.clone(), n_b)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Wrong(f"move_cost should return a number, got {type(value).__name__}")
+        got.append(float(value))
+
+    def close(values):
+        return all(abs(v - c[-1]) <= 1e-6 * max(1.0, abs(c[-1])) for v, c in zip(values, cases))
+
+    if close(got):
+        return None
+    i = next(i for i, (v, c) in enumerate(zip(got, cases))
+             if abs(v - c[-1]) > 1e-6 * max(1.0, abs(c[-1])))
+    _, _, n_a, _, n_b, exact = cases[i]
+    said = (f"with n_a = {n_a}, n_b = {n_b}: move_cost = {got[i]:.8g}, but recomputing J before "
+            f"and after the move gives {exact:.8g}")
+    slips = [_move_slips(*c[:5]) for c in cases]
+    for j, (_, why) in enumerate(slips[0]):
+        if all(abs(v - slip[j][0]) <= 1e-6 * max(1.0, abs(c[-1]))
+               for v, slip, c in zip(got, slips, cases)):
+            raise Wrong(f"{said}; {why}")
+    raise Wrong(f"{said} (relative error {abs(got[i] - exact) / abs(exact):.2%})")
 
 
 # --- 3. name the clusters -------------------------------------------------------------
@@ -115,7 +171,8 @@ def check_3(cluster_names):
         clusters = torch.cat([torch.arange(k), torch.randint(0, k, (n - k,), generator=g)])
         truth = (clusters * 7 + torch.randint(0, 3, (n,), generator=g)) % n_classes
         cases.append((clusters, truth, k, n_classes))
-    for clusters, truth, k, n_classes in cases:
+    cases.append((torch.tensor([0, 0, 1, 1, 1, 1, 2]), torch.tensor([2, 1, 0, 3, 3, 0, 1]), 3, 4))
+    for clusters, truth, k, n_classes in cases:                 # the last one has two ties
         got = _tensor(run(cluster_names, clusters.clone(), truth.clone(), k),
                       "cluster_names' result")
         expect_shape(got, (k,), f"the names of {k} clusters")
@@ -128,47 +185,90 @@ def check_3(cluster_names):
             raise Wrong("you return the size of each cluster's majority, not which label it is "
                         "(argmax, not max)")
         j = int((got.long() != expected).nonzero()[0])
-        raise Wrong(f"cluster {j} is named {int(got[j])}, but most of its points have label "
-                    f"{int(expected[j])} (its counts per label: {table[j].tolist()})")
+        said = (f"cluster {j} is named {int(got[j])}, but most of its points have label "
+                f"{int(expected[j])} (its counts per label: {table[j].tolist()})")
+        m = min(k, n_classes)
+        if torch.equal(got.long()[:m], table.argmax(0)[:m]):
+            raise Wrong(f"{said}: you named each LABEL after the cluster that holds most of it "
+                        "(the counts table read by columns); name each cluster after its row")
+        largest = n_classes - 1 - table.flip(1).argmax(1)       # ties to the largest label
+        if torch.equal(got.long(), largest):
+            raise Wrong(f"{said}: a tie is broken towards the largest label; the task asks "
+                        "for the smallest")
+        raise Wrong(said)
 
 
-# --- 4. Lloyd's loop with the empty-cluster re-seed -----------------------------------------
+# --- 4. Lloyd's loop, each empty cluster filled by the move that lowers J most -------------
 
-def _lesson_rule(X, labels, k):
-    """The lesson's cell: means, then each empty cluster re-seeded at the point farthest from
-    its own NEW centre (helpers.kmeans measures from the centre it was assigned to)."""
+def _means(X, labels, k):
     counts = torch.bincount(labels, minlength=k)
     sums = torch.zeros(k, X.shape[1], dtype=X.dtype).index_add_(0, labels, X)
-    centres = sums / counts.clamp_min(1).unsqueeze(1)
-    worst = ((X - centres[labels]) ** 2).sum(1)
-    for j in (counts == 0).nonzero().flatten().tolist():
-        i = int(worst.argmax())
-        centres[j], worst[i] = X[i], -1.0
+    return sums / counts.clamp_min(1).unsqueeze(1), counts
+
+
+def _fill_empty(X, labels, k, rule="move"):
+    """The exercise's rule ("move"): for each empty cluster in index order, move into it the
+    point whose move lowers J most, n_a / (n_a - 1) * |x - mu_a|^2 (not a point alone), with
+    counts and means recomputed after every move. The slips: "once" scores every point once,
+    "farthest" takes the largest distance (section 6's point), "keep" moves the points but
+    leaves them in their old cluster's mean."""
+    labels = labels.clone()
+    means, counts = _means(X, labels, k)
+    empty = (counts == 0).nonzero().flatten().tolist()
+    seeds, score = {}, None
+    for j in empty:
+        if rule != "once" or score is None:
+            means, counts = _means(X, labels, k)
+            n = counts[labels].to(X.dtype)
+            score = ((X - means[labels]) ** 2).sum(1)
+            if rule != "farthest":
+                score = score * n / (n - 1).clamp_min(1)
+            score[n < 2] = -float("inf")
+            score[list(seeds.values())] = -float("inf")
+        i = int(score.argmax())
+        score[i] = -float("inf")
+        seeds[j] = i
+        if rule in ("move", "once"):
+            labels[i] = j
+    if rule in ("move", "once"):
+        return _means(X, labels, k)[0]
+    centres = _means(X, labels, k)[0]
+    for j, i in seeds.items():
+        centres[j] = X[i]
     return centres
 
 
-def _lloyd_references(X, init, max_iters):
-    """(centres, labels) of helpers.kmeans and of the lesson's re-seed rule, from ``init``."""
-    ref = kmeans(X, len(init), init=init, max_iters=max_iters)
-    refs = [(ref.centers, ref.labels)]
+def _lloyd_reference(X, init, max_iters, rule="move"):
+    k = len(init)
     labels = assign(X, init)[0]
     for _ in range(max_iters):
-        centres = _lesson_rule(X, labels, len(init))
+        centres = _fill_empty(X, labels, k, rule)
         new_labels = assign(X, centres)[0]
         if torch.equal(new_labels, labels):
             break
         labels = new_labels
-    refs.append((centres, new_labels))
-    return refs
+    return centres, new_labels
+
+
+_FILL_SLIPS = {
+    "farthest": "each empty cluster gets the point farthest from its own centre, section 6's rule; "
+                "here it gets the point whose MOVE lowers J most, scored by "
+                "n_a / (n_a - 1) * |x - mu_a|^2, and the point leaves its old cluster's mean",
+    "keep": "the re-seed point is right, but it still counts in its old cluster's mean: move it "
+            "(change its label) before the means are taken",
+    "once": "with several empty clusters, the scores are computed once; after each move recount "
+            "the clusters and recompute their means (a cluster may have lost a point)",
+}
 
 
 def _lloyd_starts():
     X = _points(7)                                            # 120 points in 4 blobs
-    a, b, c = X[3].tolist(), X[40].tolist(), X[70].tolist()
+    X = torch.cat([X, torch.tensor([[13.0, -9.0], [13.0, 1.0]], dtype=X.dtype)])  # and a pair
+    a, b, c, pair = X[3].tolist(), X[40].tolist(), X[70].tolist(), [13.0, -4.0]
     return X, [
-        ("a centre far from all data", torch.tensor([a, b, c, [20.0, 20.0]], dtype=X.dtype)),
-        ("two identical centres", torch.tensor([a, a, b, c], dtype=X.dtype)),
-        ("two far centres at once", torch.tensor([a, b, [30.0, 30.0], [-30.0, 30.0]],
+        ("a centre far from all data", torch.tensor([a, b, c, pair, [30.0, 30.0]], dtype=X.dtype)),
+        ("two identical centres", torch.tensor([a, a, b, c, pair], dtype=X.dtype)),
+        ("two far centres at once", torch.tensor([a, b, pair, [30.0, 30.0], [-30.0, 30.0]],
                                                  dtype=X.dtype)),
     ]
 
@@ -176,7 +276,7 @@ def _lloyd_starts():
 @checker(4)
 def check_4(lloyd_safe):
     """``lloyd_safe(X, init, max_iters=100)`` -> ``(centres, labels)``: Lloyd's algorithm from
-    ``init`` (left unchanged), every empty cluster re-seeded at the worst-served point."""
+    ``init`` (left unchanged), each empty cluster filled by the move that lowers J most."""
     X, starts = _lloyd_starts()
     for max_iters in (1, 100):
         for name, init in starts:
@@ -199,32 +299,44 @@ def check_4(lloyd_safe):
             bad = (~torch.isfinite(centres).all(1)).nonzero().flatten().tolist()
             if bad:
                 raise Wrong(f"centre {bad[0]} is {centres[bad[0]].tolist()} {where}: its cluster "
-                            "got no points and the mean of nothing is NaN; re-seed an empty "
-                            "cluster at the worst-served point instead")
+                            "got no points and the mean of nothing is NaN; fill an empty "
+                            "cluster by moving a point into it")
             if not torch.equal(labels, assign(X, centres)[0]):
                 moved = int((labels != assign(X, centres)[0]).sum())
                 raise Wrong(f"{moved} label(s) are not the nearest of the returned centres "
                             f"{where}: return the assignment to the final centres")
-            refs = _lloyd_references(X, init, max_iters)
-            if any(torch.equal(labels, r_labels) and torch.allclose(centres, r_centres, atol=1e-9)
-                   for r_centres, r_labels in refs):
+            ref_centres, ref_labels = _lloyd_reference(X, init, max_iters)
+            if torch.equal(labels, ref_labels) and torch.allclose(centres, ref_centres,
+                                                                  atol=1e-9):
                 continue
+            for rule, why in _FILL_SLIPS.items():
+                slip_centres, slip_labels = _lloyd_reference(X, init, max_iters, rule)
+                if torch.equal(labels, slip_labels) and torch.allclose(centres, slip_centres,
+                                                                       atol=1e-9):
+                    raise Wrong(f"{why} {where}")
+            section_6 = kmeans(X, k, init=init, max_iters=max_iters)   # farthest from old centre
+            if torch.equal(labels, section_6.labels) and torch.allclose(
+                    centres, section_6.centers.double(), atol=1e-9):
+                raise Wrong(f"{_FILL_SLIPS['farthest']} {where}")
             sizes = torch.bincount(labels, minlength=k).tolist()
             if 0 in sizes:
                 raise Wrong(f"cluster {sizes.index(0)} ends empty {where} (cluster sizes "
-                            f"{sizes}): re-seed every empty cluster, at a different point each")
-            ref_centres = refs[0][0]
+                            f"{sizes}): fill every empty cluster, each with a different point")
+            j = int((centres - ref_centres).abs().sum(1).argmax())
+            said = (f"centre {j} is {[round(v, 4) for v in centres[j].tolist()]}, expected "
+                    f"{[round(v, 4) for v in ref_centres[j].tolist()]} {where}")
             if max_iters == 1:
-                j = int((centres - ref_centres).abs().sum(1).argmax())
-                raise Wrong(f"after one update centre {j} is "
-                            f"{[round(v, 4) for v in centres[j].tolist()]}, expected "
-                            f"{[round(v, 4) for v in ref_centres[j].tolist()]} {where}: stop "
-                            "after max_iters updates, and re-seed an empty cluster at the point "
-                            "with the largest squared distance to its own centre")
-            raise Wrong(f"the loop ends at a different clustering than the lesson's algorithm "
-                        f"{where}: inertia {float(((X - centres[labels]) ** 2).sum()):.6g}, "
-                        f"expected {float(((X - ref_centres[refs[0][1]]) ** 2).sum()):.6g}; "
-                        "iterate until no assignment changes")
+                end_centres, end_labels = _lloyd_reference(X, init, 100)
+                if torch.equal(labels, end_labels) and torch.allclose(centres, end_centres,
+                                                                      atol=1e-9):
+                    raise Wrong(f"after one update {said}: that is where the loop ends; stop "
+                                "after max_iters updates")
+                raise Wrong(f"after one update {said}: check which point fills each empty "
+                            "cluster, and that each centre is the mean of its points")
+            raise Wrong(f"at the end {said}: inertia "
+                        f"{float(((X - centres[labels]) ** 2).sum()):.6g}, expected "
+                        f"{float(((X - ref_centres[ref_labels]) ** 2).sum()):.6g}; iterate "
+                        "until the assignment no longer changes")
 
 
 # --- 5. one step of mini-batch k-means ---------------------------------------------------
@@ -255,7 +367,17 @@ def check_5(minibatch_step):
         centres = X[torch.randperm(len(X), generator=g)[:k]] + 0.1
         counts = torch.full((k,), seen_before, dtype=X.dtype)
         batch = X[torch.randint(len(X), (32,), generator=g)]
-        result = run(minibatch_step, centres.clone(), counts.clone(), batch.clone())
+        given_centres, given_counts = centres.clone(), counts.clone()
+        result = run(minibatch_step, given_centres, given_counts, batch.clone())
+        where = f"(k = {k}, counts before the step {seen_before:g})"
+        for name, given, before in (("centres", given_centres, centres),
+                                    ("counts", given_counts, counts)):
+            if not torch.equal(given, before):
+                j = int((given != before).reshape(len(before), -1).any(1).nonzero()[0])
+                raise Wrong(f"minibatch_step changed the caller's {name} in place {where}: "
+                            f"row {j} was {[round(v, 4) for v in before[j].reshape(-1).tolist()]}"
+                            f", is now {[round(v, 4) for v in given[j].reshape(-1).tolist()]}; "
+                            f"work on a copy ({name}.clone()) and return it")
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise Wrong("return two tensors: (new centres, new counts)")
         new_centres = _tensor(result[0], "the new centres").double()
@@ -263,7 +385,6 @@ def check_5(minibatch_step):
         expect_shape(new_centres, (k, X.shape[1]), f"the new centres for k = {k}")
         expect_shape(new_counts, (k,), f"the new counts for k = {k}")
         ref_centres, ref_counts = _minibatch_reference(centres, counts, batch)
-        where = f"(k = {k}, counts before the step {seen_before:g})"
         if not torch.allclose(new_counts, ref_counts, atol=1e-9):
             if torch.allclose(new_counts, counts, atol=1e-9):
                 raise Wrong(f"the counts are not updated {where}: add each centre's b_j")
@@ -321,10 +442,11 @@ def check_6(prediction, bands, rescaled, found, bands_y):
                     "on rescaled")
     ari = adjusted_rand_index(labels, _tensor(bands_y, "bands_y").long().cpu())
     outcome = ari > 0.9
-    if prediction != outcome:
-        said = "would find" if prediction else "would not find"
-        raise Wrong(f"you predicted k-means {said} the bands; the measurement says otherwise: "
-                    f"ARI {ari:.3f}. Compare the inertia of a cut between the bands and of a cut "
-                    "across them, now that each band is round")
-    return (f"ARI {ari:.3f}: k-means {'finds' if outcome else 'misses'} the bands, as you "
-            "predicted")
+    measured = (f"measured ARI {ari:.3f}, against 0.000 before rescaling: k-means "
+                f"{'finds' if outcome else 'misses'} the bands")
+    if prediction == outcome:
+        return f"{measured}; your prediction {prediction} held"
+    why = ("each rescaled band is a round cloud, and the cut between the two clouds now has "
+           "the lower inertia" if outcome else
+           "the cut across the bands still has the lower inertia")
+    return f"{measured}; your prediction {prediction} did not hold: {why}"
