@@ -104,6 +104,76 @@ def nll_wrong_axis(counts, ids):
     return -probs[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
 
 
+def counts_without_minlength(ids, vocab_size):
+    triple_index = ids[:-2] * vocab_size ** 2 + ids[1:-1] * vocab_size + ids[2:]
+    return torch.bincount(triple_index).view(vocab_size, vocab_size, vocab_size)
+
+
+def counts_b_c_swapped(ids, vocab_size):
+    return trigram_counts(ids, vocab_size).permute(0, 2, 1)
+
+
+def counts_colliding_index(ids, vocab_size):   # a * V + b * V + c: not one number per triple
+    triple_index = ids[:-2] * vocab_size + ids[1:-1] * vocab_size + ids[2:]
+    return torch.bincount(triple_index, minlength=vocab_size ** 3).view((vocab_size,) * 3)
+
+
+def counts_middle_twice(ids, vocab_size):       # (a, b, b) instead of (a, b, c)
+    triple_index = ids[:-2] * vocab_size ** 2 + ids[1:-1] * vocab_size + ids[1:-1]
+    return torch.bincount(triple_index, minlength=vocab_size ** 3).view((vocab_size,) * 3)
+
+
+def _smoothed(counts, dim=2):
+    probs = (counts + 1).float()
+    return probs / probs.sum(dim=dim, keepdim=True)
+
+
+def nll_not_normalised(counts, ids):
+    return -(counts + 1).float()[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def nll_dim1(counts, ids):
+    return -_smoothed(counts, dim=1)[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def nll_whole_table(counts, ids):
+    probs = (counts + 1).float()
+    return -(probs / probs.sum())[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def nll_last_triple_dropped(counts, ids):      # off by one: range(len(ids) - 3)
+    return -_smoothed(counts)[ids[:-3], ids[1:-2], ids[2:-1]].log().mean().item()
+
+
+def nll_context_swapped(counts, ids):
+    return -_smoothed(counts)[ids[1:-1], ids[:-2], ids[2:]].log().mean().item()
+
+
+def nll_context_shifted(counts, ids):           # predicts ids[i + 2] from ids[i + 1] twice
+    return -_smoothed(counts)[ids[1:-1], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def nll_summed(counts, ids):
+    return -_smoothed(counts)[ids[:-2], ids[1:-1], ids[2:]].log().sum().item()
+
+
+def nll_bits(counts, ids):
+    return -_smoothed(counts)[ids[:-2], ids[1:-1], ids[2:]].log2().mean().item()
+
+
+def nll_positive(counts, ids):
+    return _smoothed(counts)[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
+def nll_recounts(counts, ids):                  # ignores the given counts
+    return trigram_nll(trigram_counts(ids, counts.shape[0]), ids)
+
+
+def nll_plus_one_on_top_only(counts, ids):
+    probs = (counts + 1).float() / counts.sum(dim=2, keepdim=True).clamp(min=1)
+    return -probs[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+
+
 def test_ex3():
     assert ex.check_3(stub, stub).status == "todo"
     assert ex.check_3(trigram_counts, stub).status == "todo"
@@ -112,12 +182,27 @@ def test_ex3():
 
 @pytest.mark.parametrize("counts, nll, words", [
     (counts_off_by_one, trigram_nll, "n - 2 triples"),
-    (counts_reversed, trigram_nll, "reversed"),
+    (counts_reversed, trigram_nll, "wrong order"),
     (trigram_counts, nll_unsmoothed, "smoothing"),
     (trigram_counts, nll_wrong_axis, "dim=2"),
     (lambda ids, v: torch.zeros(v, v), trigram_nll, "shape"),
     (lambda ids, v: [0] * v ** 3, trigram_nll, "torch tensor"),
     (trigram_counts, lambda counts, ids: "low", "number"),
+    (counts_without_minlength, trigram_nll, "minlength"),
+    (counts_b_c_swapped, trigram_nll, "axes are in the wrong order"),
+    (counts_colliding_index, trigram_nll, "same number"),
+    (counts_middle_twice, trigram_nll, "ids[i + 2]?"),
+    (trigram_counts, nll_not_normalised, "not normalised"),
+    (trigram_counts, nll_dim1, "over dim=1"),
+    (trigram_counts, nll_whole_table, "whole table"),
+    (trigram_counts, nll_last_triple_dropped, "off by one"),
+    (trigram_counts, nll_context_swapped, "context is in the wrong order"),
+    (trigram_counts, nll_context_shifted, "context is off by one"),
+    (trigram_counts, nll_summed, "their mean"),
+    (trigram_counts, nll_bits, "bits"),
+    (trigram_counts, nll_positive, "sign is flipped"),
+    (trigram_counts, nll_recounts, "counts you are given"),
+    (trigram_counts, nll_plus_one_on_top_only, "numerator only"),
 ])
 def test_ex3_rejects(counts, nll, words):
     verdict = ex.check_3(counts, nll)
@@ -151,6 +236,35 @@ def gradient_assigned(idx, targets, W):     # grad[idx] = delta keeps one row pe
     return grad
 
 
+def _one_hots(idx, targets, W):
+    return (F.one_hot(idx, num_classes=W.shape[0]).float(),
+            F.one_hot(targets, num_classes=W.shape[0]).float())
+
+
+def gradient_softmax_over_examples(idx, targets, W):
+    X, Y = _one_hots(idx, targets, W)
+    return X.T @ ((F.softmax(X @ W, dim=0) - Y) / len(idx))
+
+
+def gradient_without_targets(idx, targets, W):
+    X, _ = _one_hots(idx, targets, W)
+    return X.T @ (F.softmax(X @ W, dim=1) / len(idx))
+
+
+def gradient_log_softmax(idx, targets, W):
+    X, Y = _one_hots(idx, targets, W)
+    return X.T @ ((F.log_softmax(X @ W, dim=1) - Y) / len(idx))
+
+
+def gradient_delta_first(idx, targets, W):      # delta^T X: the transpose
+    X, Y = _one_hots(idx, targets, W)
+    return ((F.softmax(X @ W, dim=1) - Y) / len(idx)).T @ X
+
+
+def gradient_inputs_targets_swapped(idx, targets, W):
+    return table_gradient(targets, idx, W)
+
+
 def test_ex4():
     assert ex.check_4(stub).status == "todo"
     assert ex.check_4(table_gradient).status == "correct"
@@ -159,8 +273,13 @@ def test_ex4():
 @pytest.mark.parametrize("wrong, words", [
     (gradient_flipped, "sign"),
     (gradient_summed, "divide by N"),
-    (gradient_assigned, "more than once"),
-    (lambda idx, targets, W: table_gradient(idx, targets, W).T, "the gradient"),
+    (gradient_assigned, "grad[idx]"),
+    (lambda idx, targets, W: table_gradient(idx, targets, W).T, "transposed"),
+    (gradient_delta_first, "transposed"),
+    (gradient_softmax_over_examples, "dim=0"),
+    (gradient_without_targets, "targets Y are missing"),
+    (gradient_log_softmax, "log_softmax"),
+    (gradient_inputs_targets_swapped, "swapped"),
     (lambda idx, targets, W: table_gradient(idx, targets, W)[idx], "shape"),
     (lambda idx, targets, W: None if False else 0.0, "torch tensor"),
 ])

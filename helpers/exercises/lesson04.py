@@ -105,10 +105,87 @@ def _trigram_reference(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return counts
 
 
+def _nll_of(probs: torch.Tensor, a, b, c) -> float:
+    return -probs[a, b, c].log().mean().item()
+
+
 def _trigram_nll_reference(counts: torch.Tensor, ids: torch.Tensor) -> float:
     probs = (counts + 1).double()
     probs = probs / probs.sum(dim=2, keepdim=True)
-    return -probs[ids[:-2], ids[1:-1], ids[2:]].log().mean().item()
+    return _nll_of(probs, ids[:-2], ids[1:-1], ids[2:])
+
+
+def _trigram_nll_slips(counts: torch.Tensor, ids: torch.Tensor) -> list[tuple[float, str]]:
+    """What common slips give on ``counts`` and ``ids``, each with the feedback naming it."""
+    plus_one = (counts + 1).double()
+    right = plus_one / plus_one.sum(dim=2, keepdim=True)
+    a, b, c = ids[:-2], ids[1:-1], ids[2:]
+    nll = _nll_of(right, a, b, c)
+    own = _trigram_reference(ids, counts.shape[0]) + 1.0
+    unsmoothed = counts.double() / counts.double().sum(dim=2, keepdim=True).clamp(min=1)
+    return [
+        (-nll, "the sign is flipped: the NLL is minus the mean log-probability"),
+        (nll * len(a), f"that is the sum over the {len(a)} predictions; the NLL is their mean"),
+        (nll / math.log(2), "that is in bits (log2); the NLL is in nats, natural logarithms"),
+        (_nll_of(plus_one, a, b, c), "the probabilities are not normalised: divide each "
+                                     "(a, b) row of counts + 1 by its total over c"),
+        (_nll_of(plus_one / plus_one.sum(dim=0, keepdim=True), a, b, c),
+         "normalised over dim=0 (the first context character); P(c | a, b) sums to 1 over "
+         "the next character c: dim=2"),
+        (_nll_of(plus_one / plus_one.sum(dim=1, keepdim=True), a, b, c),
+         "normalised over dim=1 (the second context character); P(c | a, b) sums to 1 over "
+         "the next character c: dim=2"),
+        (_nll_of(plus_one / plus_one.sum(), a, b, c),
+         "normalised over the whole table; P(c | a, b) sums to 1 over the next character c "
+         "only: dim=2, keepdim=True"),
+        (_nll_of(plus_one / counts.double().sum(dim=2, keepdim=True).clamp(min=1), a, b, c),
+         "the + 1 is in the numerator only: the denominator is the row total of counts + 1"),
+        (_nll_of(unsmoothed.clamp(min=1e-300), a, b, c),
+         "add one to every count before normalising"),
+        (_nll_of(own / own.sum(dim=2, keepdim=True), a, b, c),
+         "these are counts of the ids you are scoring: use the counts you are given"),
+        (_nll_of(right, b, a, c), "the context is in the wrong order: P(c | a, b) is "
+                                  "probs[a, b, c] with a = ids[i], b = ids[i + 1]"),
+        (_nll_of(right, a[:-1], b[:-1], c[:-1]),
+         f"one prediction short (off by one): score every i from 0 to n - 3, "
+         f"{len(a)} predictions"),
+        (_nll_of(right, a[1:], b[1:], c[1:]),
+         f"one prediction short (off by one): score every i from 0 to n - 3, "
+         f"{len(a)} predictions"),
+        (_nll_of(right, b, b, c), "the context is off by one: ids[i + 2] is predicted from "
+                                  "ids[i] and ids[i + 1], not from ids[i + 1] twice"),
+    ]
+
+
+def _run_counts(trigram_counts, ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    try:
+        got = run(trigram_counts, ids, vocab_size)
+    except Wrong as e:
+        if "invalid for input of size" in str(e):
+            raise Wrong(f"{e}: bincount returns only as many bins as the largest index + 1, "
+                        f"so pass minlength=vocab_size ** 3") from None
+        raise
+    return _tensor(got, "trigram_counts' result")
+
+
+def _counts_hint(got: torch.Tensor, expected: torch.Tensor, ids: torch.Tensor) -> str:
+    """Name the slip behind a wrong count table, or show one triple that is miscounted."""
+    for order in [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]:
+        if torch.equal(got, expected.permute(*order)):
+            return (f": the axes are in the wrong order (yours is the right table permuted "
+                    f"{order}); N3[a, b, c] counts a = ids[i], then b = ids[i + 1], "
+                    f"then c = ids[i + 2]")
+    vocab_size = expected.shape[0]
+    collided = torch.bincount(ids[:-2] * vocab_size + ids[1:-1] * vocab_size + ids[2:],
+                              minlength=vocab_size ** 3).view(expected.shape)
+    if torch.equal(got, collided):
+        return (": the index a * V + b * V + c gives different triples the same number; "
+                "a * V ** 2 + b * V + c is one number per triple")
+    a, b, c = (got != expected).nonzero()[0].tolist()
+    times = expected[a, b, c].item()
+    return (f", e.g. N3[{a}, {b}, {c}] is {got[a, b, c].item()} but the triple ({a}, {b}, {c}) "
+            f"occurs {times} time{'' if times == 1 else 's'}: are the three slices ids[i], "
+            f"ids[i + 1] and ids[i + 2]?")
 
 
 @checker(3)
@@ -118,7 +195,7 @@ def check_3(trigram_counts, trigram_nll):
         ids = _random_ids(seed, length, vocab_size)
         expected = _trigram_reference(ids, vocab_size)
         where = f"case {case} ({length} ids, V = {vocab_size})"
-        got = _tensor(run(trigram_counts, ids.clone(), vocab_size), "trigram_counts' result")
+        got = _run_counts(trigram_counts, ids.clone(), vocab_size)
         shape = (vocab_size,) * 3
         expect_true(tuple(got.shape) == shape,
                     f"{where}: trigram_counts has shape {tuple(got.shape)}, expected {shape}")
@@ -127,29 +204,59 @@ def check_3(trigram_counts, trigram_nll):
                     f"{where}: the counts add up to {total}, expected {length - 2}: "
                     f"a sequence of n ids holds n - 2 triples")
         if not torch.equal(got.long(), expected):
-            hint = ""
-            if torch.equal(got.long(), expected.permute(2, 1, 0)):
-                hint = ": the axes are reversed; N3[a, b, c] counts a, then b, then c"
-            raise Wrong(f"{where}: trigram_counts differs from a count of the triples{hint}")
+            raise Wrong(f"{where}: trigram_counts differs from a count of the triples"
+                        f"{_counts_hint(got.long(), expected, ids)}")
         validation = _random_ids(seed + 10, 30, vocab_size)
         nll = _number(run(trigram_nll, expected.clone(), validation.clone()),
                       "trigram_nll's result")
         nll_expected = _trigram_nll_reference(expected, validation)
-        if not math.isclose(nll, nll_expected, rel_tol=1e-4):
-            unsmoothed = (expected.double() / expected.double().sum(dim=2, keepdim=True)
-                          .clamp(min=1))
-            hint = ""
-            if math.isinf(nll) or math.isnan(nll):
-                hint = ": unseen triples need the add-one smoothing"
-            elif math.isclose(nll, -unsmoothed[validation[:-2], validation[1:-1],
-                                               validation[2:]].log().mean().item(), rel_tol=1e-4):
-                hint = ": add one to every count before normalising"
-            raise Wrong(f"{where}: trigram_nll gives {nll:.6g}, expected {nll_expected:.6g}"
-                        f"{hint or ': normalise over the next character, dim=2'}")
+        if math.isclose(nll, nll_expected, rel_tol=1e-4):
+            continue
+        if math.isinf(nll) or math.isnan(nll):
+            hint = "unseen triples need the add-one smoothing"
+        else:
+            hint = next((why for value, why in _trigram_nll_slips(expected, validation)
+                         if math.isclose(nll, value, rel_tol=1e-4)),
+                        "check the formula P(c | a, b) = (N3[a, b, c] + 1) / sum over c' of "
+                        "(N3[a, b, c'] + 1), the triples (ids[i], ids[i + 1], ids[i + 2]) "
+                        "and the mean of -log P")
+        raise Wrong(f"{where}: trigram_nll gives {nll:.6g}, expected {nll_expected:.6g}: {hint}")
     return "counts and smoothed NLL match the reference"
 
 
 # ---- exercise 4: the table's gradient by hand ------------------------------------------
+
+def _table_gradient_slips(idx: torch.Tensor, targets: torch.Tensor, W: torch.Tensor,
+                          expected: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
+    """What common slips give, each with the feedback naming it (all in float64)."""
+    n, vocab_size = len(idx), W.shape[0]
+    W = W.double()
+    X = F.one_hot(idx, vocab_size).double()
+    Y = F.one_hot(targets, vocab_size).double()
+    logits = X @ W
+    assigned = torch.zeros_like(W)
+    assigned[idx] = (F.softmax(logits, dim=1) - Y) / n
+    return [
+        (-expected, "the sign is flipped (softmax - Y, not Y - softmax)"),
+        (n * expected, f"it is {n} times too large, divide by N (the loss is a mean)"),
+        (expected.T, "it is transposed: row a of the gradient belongs to input character a "
+                     "(X^T delta, not delta^T X)"),
+        (X.T @ ((F.softmax(logits, dim=0) - Y) / n),
+         "the softmax runs over dim=0 (the examples); each example's probabilities sum to 1 "
+         "over the vocabulary: dim=1"),
+        (X.T @ (F.softmax(logits, dim=1) / n),
+         "the one-hot targets Y are missing: dL/dlogits = (softmax - Y) / N"),
+        (X.T @ ((F.log_softmax(logits, dim=1) - Y) / n),
+         "that uses log_softmax; the derivative of the cross-entropy is softmax - Y"),
+        (F.one_hot(targets, vocab_size).double().T
+         @ ((F.softmax(F.one_hot(targets, vocab_size).double() @ W, dim=1)
+             - F.one_hot(idx, vocab_size).double()) / n),
+         "idx and targets are swapped: the rows of X are the inputs idx, Y holds the targets"),
+        (assigned, "writing delta's rows into grad[idx] keeps one example per character: a "
+                   "character that occurs more than once must add up all its examples' "
+                   "contributions"),
+    ]
+
 
 @checker(4)
 def check_4(table_gradient):
@@ -160,7 +267,7 @@ def check_4(table_gradient):
         if n > 2:
             idx[1] = idx[0]                                  # a repeated character, always
         targets = torch.randint(vocab_size, (n,), generator=g)
-        W_ref = W.clone().requires_grad_(True)
+        W_ref = W.clone().double().requires_grad_(True)
         F.cross_entropy(W_ref[idx], targets).backward()
         expected = W_ref.grad
         where = f"case {case} ({n} examples, V = {vocab_size})"
@@ -170,18 +277,18 @@ def check_4(table_gradient):
                     f"{where}: the gradient has shape {tuple(got.shape)}, "
                     f"expected {(vocab_size, vocab_size)}, the shape of W")
         got = got.detach().double()
-        expected = expected.double()
         if torch.allclose(got, expected, atol=1e-6, rtol=1e-4):
             continue
-        hint = ""
-        if torch.allclose(got, -expected, atol=1e-6, rtol=1e-4):
-            hint = ": the sign is flipped (softmax - Y, not Y - softmax)"
-        elif torch.allclose(got, n * expected, atol=1e-5, rtol=1e-4):
-            hint = f": it is {n} times too large, divide by N (the loss is a mean)"
-        elif not torch.allclose(got[idx[0]], expected[idx[0]], atol=1e-6, rtol=1e-4):
-            hint = (f": the row of character {idx[0].item()}, which occurs more than once, "
-                    "must add up all its examples' contributions")
-        expect_close(got, expected, f"{where}: the gradient{hint}", rtol=1e-4, atol=1e-6)
+        hint = next((why for value, why in _table_gradient_slips(idx, targets, W, expected)
+                     if torch.allclose(got, value, atol=1e-6, rtol=1e-4)), None)
+        if hint is None:
+            uses = idx.bincount(minlength=vocab_size)
+            wrong_rows = ~torch.isclose(got, expected, atol=1e-6, rtol=1e-4).all(dim=1)
+            if (uses == 1).any() and not (wrong_rows & (uses <= 1)).any():
+                hint = ("only the rows of characters that occur more than once are wrong: "
+                        "such a row must add up all its examples' contributions")
+        expect_close(got, expected, f"{where}: the gradient" + (f" ({hint})" if hint else ""),
+                     rtol=1e-4, atol=1e-6)
     return "matches autograd, repeated characters included"
 
 
