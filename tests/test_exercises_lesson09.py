@@ -35,10 +35,18 @@ def test_1_right_prediction_with_a_real_measurement_is_correct():
     expect(ex.check_1(4, lambda g, lr: torch.tensor(fake_final_loss(g, lr))), "correct")
 
 
-def test_1_rejects_a_wrong_prediction_and_shows_the_measurement():
-    expect(ex.check_1(1.0, fake_final_loss), "wrong", "predicted gain 1.0", "gain 4.0 ended lowest",
-           "0.7130", "eta / a**2")
-    expect(ex.check_1(0.25, fake_final_loss), "wrong", "predicted gain 0.25")
+def test_1_an_honest_wrong_prediction_is_correct_and_reports_outcome_and_gap():
+    # session-4 convention: a correct measurement gets ✅, the verdict says the prediction
+    # did not hold, shows the measured losses and the gap
+    verdict = ex.check_1(1.0, fake_final_loss)
+    expect(verdict, "correct", "prediction 1.0 did not hold", "gain 4.0 ended lowest",
+           "≈0.713", "≈0.493 higher", "eta / a**2")
+    expect(ex.check_1(0.25, fake_final_loss), "correct", "prediction 0.25 did not hold",
+           "≈0.513 higher")
+
+
+def test_1_rejects_a_function_that_ignores_gain():
+    expect(ex.check_1(4.0, lambda g, lr: 0.5 if lr == 1.6 else 0.2), "wrong", "ignores gain")
 
 
 def test_1_rejects_a_function_that_ignores_lr():
@@ -56,57 +64,105 @@ def test_1_rejects_bad_predictions_and_bad_measurements():
     expect(ex.check_1(4.0, lambda g, lr: -1.0), "wrong", "between 0")
 
 
-# --- 2. LayerNorm by hand ----------------------------------------------------------
+# --- 2. GroupNorm ---------------------------------------------------------------------
 
-def layer_norm_last(x, gamma, beta, eps=1e-5):  # the solution
-    mean = x.mean(dim=-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
-    return gamma * (x - mean) / torch.sqrt(var + eps) + beta
+def group_norm(x, num_groups, gamma, beta, eps=1e-5):  # the solution
+    n, c = x.shape[:2]
+    groups = x.reshape(n, num_groups, -1)
+    mean = groups.mean(dim=-1, keepdim=True)
+    var = groups.var(dim=-1, unbiased=False, keepdim=True)
+    x_hat = ((groups - mean) / torch.sqrt(var + eps)).reshape(x.shape)
+    shape = (1, c) + (1,) * (x.dim() - 2)
+    return x_hat * gamma.view(shape) + beta.view(shape)
+
+
+def _group_norm_with(x, num_groups, gamma, beta, eps=1e-5, dims=None, unbiased=False,
+                     eps_outside=False, affine="channels", interleaved=False):
+    """The solution with one slip."""
+    n, c = x.shape[:2]
+    if interleaved:
+        x = x.reshape(n, c // num_groups, num_groups, *x.shape[2:]).transpose(1, 2) \
+             .reshape(x.shape)
+    h = x.reshape(n, num_groups, -1) if dims is None else x
+    d = -1 if dims is None else dims
+    mean = h.mean(dim=d, keepdim=True)
+    var = h.var(dim=d, unbiased=unbiased, keepdim=True)
+    h = (h - mean) / (var.sqrt() + eps if eps_outside else torch.sqrt(var + eps))
+    h = h.reshape(x.shape)
+    if interleaved:
+        h = h.reshape(n, num_groups, c // num_groups, *x.shape[2:]).transpose(1, 2) \
+             .reshape(x.shape)
+    shape = (1, c) + (1,) * (x.dim() - 2)
+    if affine == "channels":
+        return h * gamma.view(shape) + beta.view(shape)
+    return h if affine == "none" else h * gamma + beta
 
 
 def test_2_solution_is_correct():
-    expect(ex.check_2(layer_norm_last), "correct")
+    expect(ex.check_2(group_norm), "correct")
+    # another correct way: the lesson's idea, LayerNorm over each group's row
+    def via_layer_norm(x, num_groups, gamma, beta, eps=1e-5):
+        n, c = x.shape[:2]
+        rows = x.reshape(n, num_groups, -1)
+        h = F.layer_norm(rows, rows.shape[-1:], eps=eps).reshape(x.shape)
+        return h * gamma.view(1, c, *[1] * (x.dim() - 2)) + beta.view(1, c, *[1] * (x.dim() - 2))
+    expect(ex.check_2(via_layer_norm), "correct")
 
 
-def test_2_rejects_batchnorm_unbiased_and_missing_affine():
-    def over_batch(x, gamma, beta, eps=1e-5):
-        return gamma * (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps) + beta
-    expect(ex.check_2(over_batch), "wrong", "BatchNorm")
+def test_2_rejects_calling_pytorchs_group_norm():
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: F.group_norm(x, G, g, b, eps)), "wrong",
+           "calls F.group_norm")
 
-    def unbiased(x, gamma, beta, eps=1e-5):
-        mean = x.mean(-1, keepdim=True)
-        return gamma * (x - mean) / torch.sqrt(x.var(-1, keepdim=True) + eps) + beta
-    expect(ex.check_2(unbiased), "wrong", "unbiased")
-
-    def no_affine(x, gamma, beta, eps=1e-5):
-        mean = x.mean(-1, keepdim=True)
-        return (x - mean) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + eps)
-    expect(ex.check_2(no_affine), "wrong", "gamma")
+    def module(x, G, g, b, eps=1e-5):
+        layer = nn.GroupNorm(G, x.shape[1], eps=eps).double()
+        with torch.no_grad():
+            layer.weight.copy_(g)
+            layer.bias.copy_(b)
+        return layer(x)
+    expect(ex.check_2(module), "wrong", "calls F.group_norm")
+    assert F.group_norm.__name__ == "group_norm"          # the spy is removed afterwards
 
 
-def test_2_rejects_eps_slips_with_digits_that_show_the_difference():
-    def eps_outside(x, gamma, beta, eps=1e-5):
-        mean = x.mean(-1, keepdim=True)
-        std = x.var(-1, keepdim=True, unbiased=False).sqrt()
-        return gamma * (x - mean) / (std + eps) + beta
-    expect(ex.check_2(eps_outside), "wrong", "outside the square root")
+def test_2_rejects_the_wrong_axes():
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(
+        x, G, g, b, eps, dims=(0,) + tuple(range(2, x.dim())))), "wrong", "BatchNorm2d")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(
+        x, G, g, b, eps, dims=tuple(range(2, x.dim())))), "wrong", "InstanceNorm")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(
+        x, G, g, b, eps, dims=tuple(range(1, x.dim())))), "wrong", "num_groups = 1")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(
+        x, G, g, b, eps, interleaved=True)), "wrong", "every G-th channel", "consecutive")
 
-    def no_eps(x, gamma, beta, eps=1e-5):
-        mean = x.mean(-1, keepdim=True)
-        return gamma * (x - mean) / x.var(-1, keepdim=True, unbiased=False).sqrt() + beta
-    expect(ex.check_2(no_eps), "wrong", "eps is missing")
 
+def test_2_rejects_unbiased_variance_and_eps_slips():
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(x, G, g, b, eps,
+                                                                  unbiased=True)),
+           "wrong", "unbiased")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(x, G, g, b, eps,
+                                                                  eps_outside=True)),
+           "wrong", "outside the square root")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(x, G, g, b, 0.0)), "wrong",
+           "eps is missing")
     # an eps ten times too large: no named slip, but the numbers show the difference
-    verdict = ex.check_2(lambda x, g, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], g, b, 1e-4))
+    verdict = ex.check_2(lambda x, G, g, b, eps=1e-5: group_norm(x, G, g, b, 1e-4))
     expect(verdict, "wrong", "relative error")
     got, expected = verdict.message.split("got ")[1].split(" (")[0].split(", expected ")
     assert got != expected, verdict
 
 
+def test_2_rejects_affine_slips():
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(x, G, g, b, eps,
+                                                                  affine="none")),
+           "wrong", "gamma and beta are not applied")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: _group_norm_with(x, G, g, b, eps,
+                                                                  affine="last")),
+           "wrong", "last dimension", "dimension 1")
+
+
 def test_2_wrong_shape_and_type():
-    expect(ex.check_2(lambda x, g, b, eps=1e-5: layer_norm_last(x, g, b, eps).mean(0)), "wrong",
-            "shape")
-    expect(ex.check_2(lambda x, g, b, eps=1e-5: "x"), "wrong", "tensor")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: group_norm(x, G, g, b, eps).mean(0)),
+           "wrong", "shape")
+    expect(ex.check_2(lambda x, G, g, b, eps=1e-5: "x"), "wrong", "tensor")
 
 
 # --- 3. RMSNorm ----------------------------------------------------------------------
@@ -137,6 +193,16 @@ def test_3_rejects_mean_subtraction_eps_outside_and_sum():
     expect(ex.check_3(lambda x, w, eps=1e-6: rms_norm(x, w, eps)[..., :1]), "wrong", "shape")
 
 
+def test_3_rejects_the_batch_axis_c_minus_one_missing_weight_and_missing_eps():
+    expect(ex.check_3(lambda x, w, eps=1e-6: w * x / torch.sqrt(x.pow(2).mean(0, keepdim=True)
+                                                                + eps)), "wrong", "batch")
+    expect(ex.check_3(lambda x, w, eps=1e-6: w * x / torch.sqrt(
+        x.pow(2).sum(-1, keepdim=True) / (x.shape[-1] - 1) + eps)), "wrong", "C - 1")
+    expect(ex.check_3(lambda x, w, eps=1e-6: rms_norm(x, torch.ones_like(w), eps)), "wrong",
+           "weight is not applied")
+    expect(ex.check_3(lambda x, w, eps=1e-6: rms_norm(x, w, 0.0)), "wrong", "eps is missing")
+
+
 # --- 4. fold BatchNorm into Linear --------------------------------------------------
 
 def fold_batchnorm(linear, bn):  # the solution
@@ -165,8 +231,11 @@ def test_4_rejects_a_fold_that_needs_a_bias():
     expect(ex.check_4(needs_bias), "wrong", "bias=False", "counts as 0")
 
 
-def _fold(linear, bn, use_mean=True, use_eps=True, columns=False):
-    s = bn.weight / torch.sqrt(bn.running_var + (bn.eps if use_eps else 0.0))
+def _fold(linear, bn, use_mean=True, use_eps=True, columns=False, eps_outside=False,
+          no_sqrt=False, mean_unscaled=False, use_beta=True):
+    var = bn.running_var + (bn.eps if use_eps and not eps_outside else 0.0)
+    std = var if no_sqrt else torch.sqrt(var)
+    s = bn.weight / (std + bn.eps if eps_outside else std)
     fused = nn.Linear(linear.in_features, linear.out_features).double()
     with torch.no_grad():
         if columns:
@@ -175,15 +244,41 @@ def _fold(linear, bn, use_mean=True, use_eps=True, columns=False):
             fused.weight.copy_(s[:, None] * linear.weight)
         mean = bn.running_mean if use_mean else 0.0
         bias = linear.bias if linear.bias is not None else 0.0
-        fused.bias.copy_(s * (bias - mean) + bn.bias)
+        shift = bn.bias if use_beta else 0.0
+        fused.bias.copy_(s * bias - mean + shift if mean_unscaled else s * (bias - mean) + shift)
     return fused
 
 
 def test_4_rejects_missing_mean_missing_eps_and_columns():
     expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_mean=False)), "wrong", "running mean")
-    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_eps=False)), "wrong", "eps")
-    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, columns=True)), "wrong",  # shape error
-           "RuntimeError")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_eps=False)), "wrong", "eps is missing")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, columns=True)), "wrong", "by column")
+
+
+def test_4_rejects_eps_outside_no_sqrt_unscaled_mean_and_missing_beta():
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, eps_outside=True)), "wrong",
+           "outside the square root")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, no_sqrt=True)), "wrong", "its square root")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, mean_unscaled=True)), "wrong",
+           "running mean is not scaled")
+    expect(ex.check_4(lambda lin, bn: _fold(lin, bn, use_beta=False)), "wrong", "beta is missing")
+
+
+def test_4_rejects_a_fold_without_no_grad():
+    def no_grad_forgotten(linear, bn):
+        s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        fused = nn.Linear(linear.in_features, linear.out_features).double()
+        fused.weight.copy_(s[:, None] * linear.weight)
+        return fused
+    expect(ex.check_4(no_grad_forgotten), "wrong", "torch.no_grad()")
+
+
+def test_4_rejects_a_fold_that_updates_the_running_statistics():
+    def through_train_mode(linear, bn):
+        bn.train()
+        bn(torch.randn(8, bn.num_features, dtype=torch.float64))
+        return fold_batchnorm(linear, bn)
+    expect(ex.check_4(through_train_mode), "wrong", "running statistics changed")
 
 
 def test_4_rejects_in_place_changes_and_other_types():
@@ -244,6 +339,23 @@ def test_5_rejects_eps_slips_unbiased_variance_and_missing_mean_path():
     expect(verdict, "wrong", "relative error")
     got, expected = verdict.message.split("got ")[1].split(" (")[0].split(", expected ")
     assert got != expected, verdict
+
+
+def test_5_rejects_eps_outside_the_sqrt_and_the_feature_axis():
+    def eps_outside(dy, x, gamma, eps=1e-5):
+        x = x.clone().requires_grad_()
+        (gamma * (x - x.mean(0)) / (x.var(0, unbiased=False).sqrt() + eps)).backward(dy)
+        return x.grad
+    expect(ex.check_5(eps_outside), "wrong", "outside the square root")
+
+    def over_features(dy, x, gamma, eps=1e-5):   # LayerNorm's backward
+        n = x.shape[1]
+        sigma = torch.sqrt(x.var(1, unbiased=False, keepdim=True) + eps)
+        x_hat = (x - x.mean(1, keepdim=True)) / sigma
+        g = gamma * dy
+        return (n * g - g.sum(1, keepdim=True)
+                - x_hat * (g * x_hat).sum(1, keepdim=True)) / (n * sigma)
+    expect(ex.check_5(over_features), "wrong", "dimension 1", "LayerNorm")
 
 
 def test_5_rejects_missing_terms():

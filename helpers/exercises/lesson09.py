@@ -2,7 +2,8 @@
 
 1. ``prediction``, ``final_loss(gain, lr)``: predict, then measure which initial gain
    trains the BatchNorm network best at a 16x larger learning rate.
-2. ``layer_norm(x, gamma, beta, eps)``: LayerNorm over the last dimension, by hand.
+2. ``group_norm(x, num_groups, gamma, beta, eps)``: GroupNorm, statistics over groups of
+   consecutive channels, written without ``F.group_norm``.
 3. ``rms_norm(x, weight, eps)``: RMSNorm, LayerNorm without the mean.
 4. ``fold_batchnorm(linear, bn)``: a Linear layer (with or without bias) followed by an
    eval-mode BatchNorm, folded into one Linear layer (derived by the learner).
@@ -11,8 +12,9 @@
 
 Every reference is computed here (from the formula or from PyTorch), never from the
 learner's other code; the usual mistakes (a forgotten or misplaced eps, the unbiased
-variance, normalising over the batch, a missing term...) are recognised and named, and a
-mismatch is shown with ten digits and its relative error.
+variance, the wrong axis, a missing term...) are recognised and named, and a mismatch is
+shown with ten digits and its relative error. Exercise 1 is a prediction: a correct
+measurement is correct whether or not the prediction held; the verdict says which.
 """
 from __future__ import annotations
 
@@ -77,7 +79,8 @@ def _loss_value(value, what: str) -> float:
 @checker(1)
 def check_1(prediction, final_loss):
     """``prediction``: the gain (0.25, 1.0 or 4.0) expected to end lowest at lr 1.6;
-    ``final_loss(gain, lr)``: trains the BatchNorm network 200 steps, returns the final loss."""
+    ``final_loss(gain, lr)``: trains the BatchNorm network 200 steps, returns the final loss.
+    The measurement is checked; the prediction is reported, held or not."""
     attempted(prediction)
     if isinstance(prediction, bool) or not isinstance(prediction, (int, float)) \
             or float(prediction) not in GAINS:
@@ -88,52 +91,125 @@ def check_1(prediction, final_loss):
     if at_base == losses[1.0]:
         raise Wrong(f"final_loss(1.0, 0.1) and final_loss(1.0, 1.6) both give {at_base:.6f}: "
                     "your function ignores lr; pass it to train_sgd(..., lr=lr)")
-    measured = ", ".join(f"gain {g}: {v:.4f}" for g, v in losses.items())
+    if len(set(losses.values())) == 1:
+        raise Wrong(f"the three gains all give {losses[1.0]:.6f} at lr 1.6: your function "
+                    "ignores gain; pass it to deep_tanh_mlp(gain, ...)")
     best = min(losses, key=losses.get)
-    if float(prediction) != best:
-        raise Wrong(f"you predicted gain {float(prediction)}, but gain {best} ended lowest at "
-                    f"lr 1.6 ({measured}). With BatchNorm, gain a at learning rate eta trains "
-                    "the hidden weights like gain 1 at eta / a**2: which gain turns 1.6 into "
-                    "the grid's best learning rate?")
-    return f"gain {best} ended lowest at lr 1.6, as you predicted"
+    predicted = float(prediction)
+    if predicted == best:
+        return f"gain {best} ended lowest at lr 1.6, as you predicted"
+    measured = ", ".join(f"gain {g}: ≈{v:.3f}" for g, v in losses.items())
+    gap = losses[predicted] - losses[best]
+    return (f"measured at lr 1.6: {measured}, so gain {best} ended lowest; your prediction "
+            f"{predicted} did not hold (its loss is ≈{gap:.3f} higher). With BatchNorm, gain a "
+            "at learning rate eta trains the hidden weights like gain 1 at eta / a**2")
 
 
-# --- 2. LayerNorm by hand ---------------------------------------------------------
+# --- 2. GroupNorm ----------------------------------------------------------------------
+
+def _normalise(x: torch.Tensor, dims, eps: float, unbiased: bool = False,
+               eps_outside: bool = False) -> torch.Tensor:
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+    return (x - mean) / (var.sqrt() + eps if eps_outside else torch.sqrt(var + eps))
+
+
+def _grouped(x: torch.Tensor, groups: int, eps: float, interleaved: bool = False,
+             **slip) -> torch.Tensor:
+    """GroupNorm without the affine part; ``interleaved``: groups of every G-th channel."""
+    n, c = x.shape[:2]
+    if interleaved:
+        g = x.reshape(n, c // groups, groups, -1).transpose(1, 2).reshape(n, groups, -1)
+        out = _normalise(g, -1, eps, **slip)
+        return out.reshape(n, groups, c // groups, -1).transpose(1, 2).reshape(x.shape)
+    return _normalise(x.reshape(n, groups, -1), -1, eps, **slip).reshape(x.shape)
+
+
+class _Spy:
+    """Replaces PyTorch's group_norm while the learner's function runs, and notes a call."""
+
+    def __init__(self):
+        self.used = False
+
+    def __enter__(self):
+        self.saved = F.group_norm, torch.group_norm
+        original_f, original_t = self.saved
+
+        def spy_f(*args, **kwargs):
+            self.used = True
+            return original_f(*args, **kwargs)
+
+        def spy_t(*args, **kwargs):
+            self.used = True
+            return original_t(*args, **kwargs)
+        F.group_norm, torch.group_norm = spy_f, spy_t
+        return self
+
+    def __exit__(self, *exc):
+        F.group_norm, torch.group_norm = self.saved
+
+
+GROUP_CASES = (((2, 4, 3, 4), 2, 0), ((4, 6, 5, 3), 3, 1), ((3, 8, 7), 4, 2))
+
 
 @checker(2)
-def check_2(layer_norm):
-    """``layer_norm(x, gamma, beta, eps=1e-5)``: normalise over the last dimension of
-    ``x`` (any number of leading dimensions), then scale by gamma and shift by beta."""
-    for shape, seed in (((6, 8), 0), ((2, 5, 4), 1), ((1, 3), 2)):
-        c = shape[-1]
+def check_2(group_norm):
+    """``group_norm(x, num_groups, gamma, beta, eps=1e-5)``: for x of shape (N, C, *), the
+    C channels of each example split into num_groups groups of consecutive channels, each
+    group normalised over its channels and positions, then gamma, beta per channel; as
+    ``F.group_norm``, which the learner may not call."""
+    for shape, groups, seed in GROUP_CASES:
+        n, c = shape[:2]
         x = _randn(*shape, seed=seed) * 3 + 1
-        x.view(-1, c)[0] = x.view(-1, c)[0] * 1e-3 + 0.5    # a nearly constant example: eps matters
+        x[0, : c // groups] = x[0, : c // groups] * 1e-3 + 0.5   # a nearly constant group
         gamma, beta = _randn(c, seed=seed + 5).abs() + 0.5, _randn(c, seed=seed + 6)
-        got = _tensor(run(layer_norm, x.clone(), gamma, beta, 1e-5), "layer_norm's result")
-        expect_shape(got, shape, f"layer_norm(x) for x of shape {shape}")
-        expected = F.layer_norm(x, (c,), gamma, beta, 1e-5)
+        what = f"group_norm(x, {groups}, ...) for x of shape {shape}"
+        with _Spy() as spy:
+            got = run(group_norm, x.clone(), groups, gamma.clone(), beta.clone(), 1e-5)
+        if spy.used:
+            raise Wrong("your function calls F.group_norm (or nn.GroupNorm); write it with "
+                        "tensor operations (reshape, mean, var)")
+        got = _tensor(got, "group_norm's result")
+        expect_shape(got, shape, what)
+        expected = F.group_norm(x, groups, gamma, beta, 1e-5)
         if _close(got, expected):
             continue
-        if len(shape) == 2 and shape[0] > 1:
-            over_batch = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5)
-            if _close(got, over_batch * gamma + beta):
-                raise Wrong("you normalise each feature over the batch (dimension 0): that is "
-                            "BatchNorm; LayerNorm normalises each example over its features "
-                            "(the last dimension)")
-        mu = x.mean(-1, keepdim=True)
-        var = x.var(-1, keepdim=True, unbiased=False)
-        if _close(got, (x - mu) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * gamma + beta):
-            raise Wrong("you use the unbiased variance (divided by C - 1); LayerNorm divides "
-                        "by C (torch.var(..., unbiased=False))")
-        if _close(got, (x - mu) / torch.sqrt(var + 1e-5)):
-            raise Wrong("gamma and beta are not applied: return gamma * x_hat + beta")
-        if _close(got, (x - mu) / (torch.sqrt(var) + 1e-5) * gamma + beta):
-            raise Wrong("eps is added outside the square root: LayerNorm divides by "
-                        "sqrt(var + eps); it matters for a nearly constant example (row 0)")
-        if _close(got, (x - mu) / torch.sqrt(var) * gamma + beta):
-            raise Wrong("eps is missing: LayerNorm divides by sqrt(var + eps); without it a "
-                        "nearly constant example (row 0) is blown up")
-        raise _mismatch(f"layer_norm(x) for x of shape {shape}", got, expected)
+        per_channel = (1, c) + (1,) * (len(shape) - 2)
+        g, b = gamma.view(per_channel), beta.view(per_channel)
+        plain = _grouped(x, groups, 1e-5)
+        slips = [
+            (_normalise(x, (0,) + tuple(range(2, len(shape))), 1e-5) * g + b,
+             "you normalise each channel over the batch and the positions: that is "
+             "BatchNorm2d; GroupNorm takes its statistics within one example"),
+            (_normalise(x, tuple(range(2, len(shape))), 1e-5) * g + b,
+             f"one mean and variance per channel: that is InstanceNorm (num_groups = C); a "
+             f"group pools its C / num_groups = {c // groups} consecutive channels"),
+            (_normalise(x, tuple(range(1, len(shape))), 1e-5) * g + b,
+             "one mean and variance per example: that is num_groups = 1 (LayerNorm over "
+             f"C and the positions); here num_groups = {groups}"),
+            (_grouped(x, groups, 1e-5, interleaved=True) * g + b,
+             "your groups take every G-th channel; GroupNorm's groups are consecutive "
+             f"channels (channels 0 to {c // groups - 1} form group 0)"),
+            (_grouped(x, groups, 1e-5, unbiased=True) * g + b,
+             "you use the unbiased variance (divided by m - 1); GroupNorm divides by the "
+             "number m of values in the group (unbiased=False)"),
+            (_grouped(x, groups, 1e-5, eps_outside=True) * g + b,
+             "eps is added outside the square root: divide by sqrt(var + eps); it matters "
+             "for the nearly constant group (example 0, group 0)"),
+            (_grouped(x, groups, 0.0) * g + b,
+             "eps is missing: divide by sqrt(var + eps); without it the nearly constant "
+             "group (example 0, group 0) is blown up"),
+            (plain, "gamma and beta are not applied: scale and shift each channel"),
+        ]
+        if shape[-1] == c:
+            slips.append((plain * gamma + beta,
+                          "gamma and beta scale the last dimension (the positions), not the "
+                          "channels: give them the shape (1, C, 1, ...) so that they "
+                          "broadcast along dimension 1"))
+        for candidate, message in slips:
+            if _close(got, candidate):
+                raise Wrong(f"{message} ({what})")
+        raise _mismatch(what, got, expected)
 
 
 # --- 3. RMSNorm -------------------------------------------------------------------
@@ -165,6 +241,17 @@ def check_3(rms_norm):
                         "sqrt(mean(x**2) + eps)")
         if _close(got, weight * x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + eps)):
             raise Wrong("you sum the squares; RMSNorm takes their mean over the last dimension")
+        if _close(got, weight * x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) / (c - 1) + eps)):
+            raise Wrong(f"you divide the sum of squares by C - 1 = {c - 1}; RMSNorm takes the "
+                        f"plain mean, dividing by C = {c}")
+        if _close(got, weight * x / torch.sqrt(x.pow(2).mean(0, keepdim=True) + eps)):
+            raise Wrong("you take the mean square over the batch (dimension 0); RMSNorm takes "
+                        "each example's own, over the last dimension (dim=-1, keepdim=True)")
+        if _close(got, x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)):
+            raise Wrong("weight is not applied: multiply the normalised x by weight")
+        if _close(got, weight * x / x.pow(2).mean(-1, keepdim=True).sqrt()):
+            raise Wrong("eps is missing: divide by sqrt(mean(x**2) + eps); example 0 is nearly "
+                        "silent, where it matters")
         raise _mismatch(f"rms_norm(x) for x of shape {shape}", got, expected)
 
 
@@ -184,8 +271,24 @@ def _linear_and_bn(n_in: int, n_out: int, seed: int, bias: bool = True):
     return linear, bn.eval()
 
 
-def _all_tensors(*modules: nn.Module) -> list[torch.Tensor]:
-    return [t.detach() for m in modules for t in m.state_dict().values()]
+def _fold_slips(z, bn, layer: str):
+    """What the usual mistakes of a fold give, with the message that names each."""
+    w, m, v, beta, eps = bn.weight, bn.running_mean, bn.running_var, bn.bias, bn.eps
+    s = w / torch.sqrt(v + eps)
+    return [
+        (z * s + beta, f"the running mean is missing ({layer}): BatchNorm subtracts it before "
+         "scaling, so it belongs in the fused bias"),
+        ((z - m) * w / torch.sqrt(v) + beta, f"eps is missing ({layer}): BatchNorm divides by "
+         "sqrt(running_var + eps), and feature 0 has running_var 2e-5"),
+        ((z - m) * w / (torch.sqrt(v) + eps) + beta, f"eps is added outside the square root "
+         f"({layer}): the scale is gamma / sqrt(running_var + eps)"),
+        ((z - m) * w / (v + eps) + beta, f"you divide by running_var + eps ({layer}); that is a "
+         "variance: divide by its square root, the standard deviation"),
+        (z * s - m + beta, f"the running mean is not scaled ({layer}): BatchNorm scales "
+         "z - running_mean, so the fused bias is s * (b - running_mean) + beta"),
+        ((z - m) * s, f"beta is missing from the fused bias ({layer}): BatchNorm adds it "
+         "after scaling"),
+    ]
 
 
 @checker(4)
@@ -193,13 +296,20 @@ def check_4(fold_batchnorm):
     """``fold_batchnorm(linear, bn)`` -> one ``nn.Linear`` equal to ``bn(linear(x))`` with
     ``bn`` in evaluation mode, for a ``linear`` with or without bias; ``linear`` and ``bn``
     are left unchanged."""
-    for n_in, n_out, seed, bias in ((6, 3, 0, True), (4, 5, 1, True), (3, 2, 2, False)):
+    for n_in, n_out, seed, bias in ((4, 4, 3, True), (6, 3, 0, True), (4, 5, 1, True),
+                                    (3, 2, 2, False)):
         linear, bn = _linear_and_bn(n_in, n_out, seed, bias)
         layer = f"nn.Linear({n_in}, {n_out}{'' if bias else ', bias=False'})"
-        before = [t.clone() for t in _all_tensors(linear, bn)]
+        before = {f"{what}.{name}": t.detach().clone()
+                  for what, module in (("linear", linear), ("bn", bn))
+                  for name, t in module.state_dict().items()}
         try:
             fused = run(fold_batchnorm, linear, bn)
         except Wrong as e:
+            if "leaf Variable that requires grad" in str(e):
+                raise Wrong("copying into a Parameter in place needs torch.no_grad() (or "
+                            "tensors detached from the graph): the fold is not a training "
+                            "step, so autograd must not record it") from None
             if bias:
                 raise
             raise Wrong(f"it fails for {layer}, the layer the lesson puts before a BatchNorm "
@@ -209,25 +319,29 @@ def check_4(fold_batchnorm):
         expect_shape(fused.weight, (n_out, n_in), f"the fused weight for {layer}")
         if fused.bias is None:
             raise Wrong("the fused Linear needs a bias: BatchNorm's shift ends up there")
-        after = _all_tensors(linear, bn)
-        if any(not torch.equal(old, new) for old, new in zip(before, after)):
-            raise Wrong("fold_batchnorm changed linear or bn in place; build a new nn.Linear")
+        after = {f"{what}.{name}": t.detach()
+                 for what, module in (("linear", linear), ("bn", bn))
+                 for name, t in module.state_dict().items()}
+        changed = [name for name in before if not torch.equal(before[name], after[name])]
+        if {"bn.running_mean", "bn.running_var"} & set(changed) or bn.training:
+            raise Wrong("bn's running statistics changed (or bn was left in training mode): "
+                        "calling bn in training mode updates them with the batch's; the fold "
+                        "only reads bn.running_mean and bn.running_var")
+        if changed:
+            raise Wrong(f"fold_batchnorm changed {', '.join(changed)} in place; build a new "
+                        "nn.Linear and leave linear and bn as they were")
         x = _randn(10, n_in, seed=seed + 7)
         with torch.no_grad():
             z = linear(x)
             expected, got = bn(z), fused.double()(x)
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            no_mean = z * s + bn.bias
-            no_eps = (z - bn.running_mean) * bn.weight / torch.sqrt(bn.running_var) + bn.bias
-            columns = x @ (linear.weight * s).T if n_in == n_out else None
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            columns = x @ (linear.weight * scale).T if n_in == n_out else None
+            slips = _fold_slips(z, bn, layer)
         if _close(got, expected, atol=1e-5):
             continue
-        if _close(got, no_mean, atol=1e-5):
-            raise Wrong(f"the running mean is missing ({layer}): BatchNorm subtracts it before "
-                        "scaling, so it belongs in the fused bias")
-        if _close(got, no_eps, atol=1e-5):
-            raise Wrong(f"eps is missing ({layer}): BatchNorm divides by "
-                        "sqrt(running_var + eps), and feature 0 has running_var 2e-5")
+        for candidate, message in slips:
+            if _close(got, candidate, atol=1e-5):
+                raise Wrong(message)
         if columns is not None and _close(got - got.mean(0), columns - columns.mean(0), atol=1e-5):
             raise Wrong(f"the weights are scaled by column ({layer}): each OUTPUT feature c "
                         "has its own scale, so scale row c of the weight")
@@ -236,9 +350,11 @@ def check_4(fold_batchnorm):
 
 # --- 5. BatchNorm's backward pass, derived from its graph --------------------------------
 
-def _autograd_backward(dy, x, gamma, eps):
+def _autograd_backward(dy, x, gamma, eps, eps_outside=False, dim=0):
     x = x.clone().requires_grad_()
-    x_hat = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps)
+    std = x.var(dim, unbiased=False, keepdim=True)
+    std = std.sqrt() + eps if eps_outside else torch.sqrt(std + eps)
+    x_hat = (x - x.mean(dim, keepdim=True)) / std
     (gamma * x_hat).backward(dy)
     return x.grad
 
@@ -275,6 +391,13 @@ def check_5(batchnorm_backward):
         if _close(got, _autograd_backward(dy, x, gamma, 0.0), atol=1e-8):
             raise Wrong("eps is missing: sigma = sqrt(v + eps); feature 0 has a tiny variance, "
                         "where eps changes the gradient")
+        if _close(got, _autograd_backward(dy, x, gamma, eps, eps_outside=True), atol=1e-8):
+            raise Wrong("eps is added outside the square root: sigma = sqrt(v + eps), so "
+                        "d sigma / d v = 1 / (2 sigma); feature 0 has a tiny variance")
+        if _close(got, _autograd_backward(dy, x, gamma, eps, dim=1), atol=1e-8):
+            raise Wrong("you reduce over the features (dimension 1): that is LayerNorm's "
+                        "backward; BatchNorm's mean and variance, and so the sums of the "
+                        "backward pass, run over the batch (dimension 0)")
         unbiased = x.clone().requires_grad_()
         (gamma * (unbiased - unbiased.mean(0)) / torch.sqrt(unbiased.var(0) + eps)).backward(dy)
         if _close(got, unbiased.grad, atol=1e-8):
