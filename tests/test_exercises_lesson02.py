@@ -1,6 +1,6 @@
 """Lesson 02's exercise checkers: the stub is "todo", the worked solution "correct",
-plausible wrong answers (a hinge-trained model where the logistic loss was asked, among
-others) "wrong" with a message that says what is wrong."""
+plausible wrong answers (a hinge run where the logistic loss was asked, a central difference
+with too large an eps, among others) "wrong" with a message that names the mistake."""
 import math
 import random
 
@@ -89,7 +89,24 @@ def test_2_wrong():
     def half_step(loss_value, p, eps=1e-6):         # divides by eps, not 2 eps
         return 2 * numerical_derivative(loss_value, p, eps)
 
-    for wrong, words in [(forward_difference, "forward"),
+    def central_eps_too_large(loss_value, p, eps=1e-2):   # review round 2: not "forward"
+        return numerical_derivative(loss_value, p, eps)
+
+    def central_eps_too_small(loss_value, p, eps=1e-11):
+        return numerical_derivative(loss_value, p, eps)
+
+    def backward_difference(loss_value, p, eps=1e-6):
+        original = p.data
+        base = loss_value()
+        p.data = original - eps
+        down = loss_value()
+        p.data = original
+        return (base - down) / eps
+
+    for wrong, words in [(forward_difference, "one-sided (forward) difference with eps = 1e-06"),
+                         (central_eps_too_large, "central difference with eps = 0.01, too large"),
+                         (central_eps_too_small, "too small: rounding error"),
+                         (backward_difference, "one-sided (backward)"),
                          (no_restore, "changed the parameter"),
                          (half_step, "twice too large"),
                          (lambda loss_value, p, eps=1e-6: [0.0], "a float")]:
@@ -109,6 +126,7 @@ def test_2_forward_difference_with_a_tiny_eps_shows_the_difference():
 
     verdict = ex.check_2(forward_tiny)
     assert verdict.status == "wrong" and "relative error" in verdict.message, verdict
+    assert "too small: rounding error" in verdict.message, verdict   # not "truncation"
     got, expected = (float(w) for w in verdict.message.split(" is ")[1].replace(
         ", backprop says", "").split(" (")[0].split())
     assert got != expected and f"{got:.6g}" == f"{expected:.6g}"   # 6 digits would hide it
@@ -186,56 +204,94 @@ def test_3_a_near_miss_shows_digits_that_differ_and_the_relative_error():
     assert got != expected and f"{float(got):.6g}" == f"{float(expected):.6g}", verdict
 
 
-# ---- Exercise 4: a model trained with the logistic loss, by the recipe
+# ---- Exercise 4 (predict, then measure): sum p^2 under the logistic loss, alpha = 0
 
 X, y01 = make_moons(n_samples=100, noise=0.1, seed=0)
 X_list, y_list = X.tolist(), (2.0 * y01 - 1.0).tolist()
 ALPHA = 1e-4
 
 
-def train(data_loss, steps=40, alpha=ALPHA, constant_lr=None, seed=1337):
-    """The lesson's recipe: seed 1337, MLP(2, [16, 16, 1]), L2, decaying learning rate."""
+def sum_sq_run(data_loss, alpha=0.0, seed=1337, steps=100, before=False):
+    """Exercise 4's experiment, or a slip of it: sum p^2 after (or before) each step."""
     random.seed(seed)
-    model = MLP(2, [16, 16, 1])
+    model = MLP(2, [16, 16, 1], activation="relu")
+    record = []
     for k in range(steps):
-        scores = [model(x) for x in X_list]
-        loss = data_loss(scores, y_list) + alpha * vsum(p * p for p in model.parameters())
+        if before:
+            record.append(sum(p.data ** 2 for p in model.parameters()))
+        loss = data_loss([model(x) for x in X_list], y_list)
+        if alpha:
+            loss = loss + alpha * vsum(p * p for p in model.parameters())
         model.zero_grad()
         loss.backward()
-        lr = constant_lr if constant_lr is not None else 1.0 - 0.9 * k / 100
         for p in model.parameters():
-            p.data -= lr * p.grad
-    return model
+            p.data -= (1.0 - 0.9 * k / 100) * p.grad
+        if not before:
+            record.append(sum(p.data ** 2 for p in model.parameters()))
+    return record
 
 
 def hinge_loss(scores, labels):
     return vsum((1 - y * s).relu() for s, y in zip(scores, labels)) / len(scores)
 
 
-def test_4_stub_and_solution():
-    assert ex.check_4(None).status == "todo"
-    verdict = ex.check_4(train(logistic_loss))
-    assert verdict.ok and "held-out logistic loss 0.12" in verdict.message, verdict
+@pytest.fixture(scope="module")
+def measured():
+    return sum_sq_run(logistic_loss)
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(alpha=0.0), "without the L2 penalty"),                 # issue 19
-    (dict(constant_lr=1.0), "constant learning rate"),           # issue 19
-    (dict(steps=100), "100 steps"),                              # issue 19
-    (dict(data_loss=hinge_loss), "hinge loss"),
-    (dict(steps=0), "not trained"),
-    (dict(seed=0), "check the seed"),
-    (dict(constant_lr=0.5), "relative distance"),
-])
-def test_4_rejects_a_model_trained_off_the_recipe(kwargs, words):
-    kwargs.setdefault("data_loss", logistic_loss)
-    verdict = ex.check_4(train(**kwargs))
-    assert verdict.status == "wrong" and words in verdict.message, (kwargs, verdict)
+def test_4_stub_and_solution(measured):
+    assert ex.check_4(..., None).status == "todo"
+    assert ex.check_4("grows", None).status == "todo"
+    verdict = ex.check_4("grows", measured)
+    assert verdict.ok and "it grows; your prediction 'grows' held" in verdict.message, verdict
+    assert measured[99] > measured[79] > 0
 
 
-def test_4_rejects_other_objects():
-    assert ex.check_4(MLP(2, [4, 1])).status == "wrong"          # another shape
-    assert "should be an MLP" in ex.check_4(logistic_loss).message
+def test_4_an_honest_wrong_prediction_passes_and_says_so(measured):
+    verdict = ex.check_4("freezes", measured)
+    assert verdict.ok and "did not hold" in verdict.message and "never exactly 0" in \
+        verdict.message, verdict
+    assert ex.check_4(" Shrinks ", measured).ok
+
+
+def test_4_an_invalid_prediction_is_wrong(measured):
+    verdict = ex.check_4("up", measured)
+    assert verdict.status == "wrong" and "should be one of" in verdict.message, verdict
+
+
+def test_4_wrong_measurements(measured):
+    norms = [math.sqrt(v) for v in measured]
+    for wrong, words in [
+        (sum_sq_run(logistic_loss, before=True), "taken before its step"),
+        (norms, "sqrt(sum p^2)"),
+        (sum_sq_run(hinge_loss), "that is the hinge loss"),
+        (sum_sq_run(logistic_loss, alpha=ALPHA), "trained with the L2 penalty"),
+        (sum_sq_run(logistic_loss, seed=0), "check the seed"),
+        (measured[:30], "holds 30 values: train for 100 steps"),
+        (measured[:99], "holds 99 values"),
+        (["a"] * 100, "a list of numbers"),
+    ]:
+        verdict = ex.check_4("grows", wrong)
+        assert verdict.status == "wrong" and words in verdict.message, (words, verdict)
+        assert "relative error" in verdict.message or "values" in verdict.message or \
+            "numbers" in verdict.message, verdict
+
+
+def test_4_weights_without_the_biases_are_named(measured):
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1], activation="relu")
+    weights = [w for layer in model.layers for n in layer.neurons for w in n.w]
+    record = []
+    for k in range(100):
+        loss = logistic_loss([model(x) for x in X_list], y_list)
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= (1.0 - 0.9 * k / 100) * p.grad
+        record.append(sum(w.data ** 2 for w in weights))
+    verdict = ex.check_4("grows", record)
+    assert verdict.status == "wrong" and "biases are left out" in verdict.message, verdict
 
 
 # ---- Exercise 5 (debug): the planted training step

@@ -1,6 +1,7 @@
 """Checkers for lesson 02's exercises: parameter counts (derive), a numerical gradient
-check (apply), the logistic loss and its derivative by hand (derive), an MLP trained with
-it on the two moons (apply), and a training step with two planted bugs (debug).
+check (apply), the logistic loss and its derivative by hand (derive), whether the weights
+keep growing when the moons are trained with it and no penalty (predict, then measure), and a
+training step with two planted bugs (debug).
 
 Every reference is computed here (helpers.nn, PyTorch), never taken from the learner.
 """
@@ -16,22 +17,14 @@ from helpers.exercises import (
     attempted,
     checker,
     expect_close,
-    expect_equal,
     run,
     same_code,
 )
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "planted_train_step",
-           "held_out_moons", "ALPHA"]
+           "ALPHA", "PREDICTIONS"]
 
 ALPHA = 1e-4            # the lesson's L2 strength
-
-
-def held_out_moons() -> tuple[list[list[float]], list[float]]:
-    """200 fresh two-moons points (seed 1), never trained on: inputs and labels -1/+1."""
-    from helpers.data import make_moons
-    X, y01 = make_moons(n_samples=200, noise=0.1, seed=1)
-    return X.tolist(), (2.0 * y01 - 1.0).tolist()
 
 
 @checker(1)
@@ -77,6 +70,47 @@ def _toy_setup(seed: int, index: int):
     return loss_value, model.parameters()[index]
 
 
+# The usual choices of eps, the likeliest first (round powers of ten near the default).
+_EPS_GRID = sorted((float(f"{m}e-{k}") for k in range(1, 12) for m in (1, 2, 5)),
+                   key=lambda e: (f"{e:.0e}"[0] != "1", abs(math.log10(e) + 6)))
+
+
+def _which_difference(loss_value, p, got: float, expected: float) -> str:
+    """Name the finite difference (central / forward / backward, and its eps) that gives
+    ``got``, if one of the usual choices does; '' if none explains it."""
+    original = p.data
+
+    def at(x: float) -> float:
+        p.data = x
+        return loss_value()
+
+    base, candidates = at(original), []
+    for eps in _EPS_GRID:
+        up, down = at(original + eps), at(original - eps)
+        for kind, value in [("central", (up - down) / (2 * eps)),
+                            ("forward", (up - base) / eps), ("backward", (base - down) / eps)]:
+            candidates.append((abs(value - got), kind, eps))
+    p.data = original
+    # the same formula reproduces the learner's number to rounding; with none, the closest
+    exact = [c for c in candidates if c[0] <= 1e-12 * abs(got)]
+    gap, kind, eps = exact[0] if exact else min(candidates)
+    if not exact and (gap > 0.01 * abs(got - expected) or eps < 1e-7):
+        return ""
+    if eps <= 1e-8:
+        return (f": that looks like eps far below 1e-6 (about {eps:.0e}), too small: rounding "
+                "error in the two loss values, divided by so small a step, swamps the slope; "
+                "use eps = 1e-6")
+    if kind != "central":
+        return (f": that is a one-sided ({kind}) difference with eps = {eps:g}; its error "
+                "shrinks only like eps, while the central difference cancels that first "
+                "error term")
+    if eps > 1e-6:
+        return (f": that is a central difference with eps = {eps:g}, too large: what is left "
+                "is its truncation error (the eps^2 term of the Taylor series, which the "
+                "difference does not cancel); it shrinks like eps^2, use eps = 1e-6")
+    return ""
+
+
 @checker(2)
 def check_2(numerical_derivative):
     """``numerical_derivative(loss_value, p, eps=1e-6)``: the central difference of the
@@ -102,10 +136,8 @@ def check_2(numerical_derivative):
                 hint = ": twice too large, the two points are 2 eps apart"
             elif math.isclose(got, expected / 2, rel_tol=1e-4):
                 hint = ": half what it should be, divide by 2 eps, not 4 eps"
-            elif rel < 1e-3:
-                hint = (": close but not close enough, the error of a one-sided (forward) "
-                        "difference (f(p + eps) - f(p)) / eps; the central difference cancels "
-                        "the first error term")
+            else:
+                hint = _which_difference(loss_value, p, got, expected)
             raise Wrong(f"{what} is {got:.12g}, backprop says {expected:.12g} "
                         f"(relative error {rel:.1e}, the goal is below 1e-8){hint}")
     return "the central difference agrees with backprop to 1e-8 relative"
@@ -199,40 +231,34 @@ def _logistic_value(scores, labels):
     return vsum((1 + (-y * s).exp()).log() for s, y in zip(scores, labels)) / len(scores)
 
 
-def _hinge_value(scores, labels):
-    return vsum((1 - y * s).relu() for s, y in zip(scores, labels)) / len(scores)
+STEPS = 100
+PREDICTIONS = ("grows", "freezes", "shrinks")
+_RUNS: dict = {}
 
 
-def _train_recipe(steps: int = 40, alpha: float = ALPHA, constant_lr: float | None = None,
-                  data_loss=_logistic_value, start=None):
-    """Exercise 4's recipe (or a variant of it): seed 1337, MLP(2, [16, 16, 1]), full batch,
-    eta_k = 1 - 0.9 k / 100. ``start`` = (model, first k) continues a run."""
-    from helpers.nn import MLP
-    X, y = _moons_train_set()
-    if start is None:
-        random.seed(1337)
-        model, first = MLP(2, [16, 16, 1], activation="relu"), 0
-    else:
-        model, first = start
-    for k in range(first, steps):
-        scores = [model(x) for x in X]
-        loss = data_loss(scores, y) + alpha * vsum(p * p for p in model.parameters())
-        model.zero_grad()
-        loss.backward()
-        lr = constant_lr if constant_lr is not None else 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= lr * p.grad
-    return model
-
-
-_REFERENCE: dict = {}
-
-
-def _reference_weights() -> list[float]:
-    if "w" not in _REFERENCE:
-        _REFERENCE["model"] = _train_recipe()
-        _REFERENCE["w"] = [p.data for p in _REFERENCE["model"].parameters()]
-    return _REFERENCE["w"]
+def _sum_sq_run(alpha: float = 0.0) -> dict:
+    """Exercise 4's experiment: seed 1337, MLP(2, [16, 16, 1], relu), the logistic loss
+    + alpha * sum p^2, eta_k = 1 - 0.9 k / 100, 100 full-batch steps; sum p^2 before the first
+    step, after every step, and the same over the weights only (biases left out)."""
+    if alpha not in _RUNS:
+        from helpers.nn import MLP
+        X, y = _moons_train_set()
+        model = MLP(2, [16, 16, 1], activation="relu", rng=random.Random(1337))
+        weights = [w for layer in model.layers for n in layer.neurons for w in n.w]
+        start = sum(p.data ** 2 for p in model.parameters())
+        after, weights_only = [], []
+        for k in range(STEPS):
+            loss = _logistic_value([model(x) for x in X], y)
+            if alpha:
+                loss = loss + alpha * vsum(p * p for p in model.parameters())
+            model.zero_grad()
+            loss.backward()
+            for p in model.parameters():
+                p.data -= (1.0 - 0.9 * k / 100) * p.grad
+            after.append(sum(p.data ** 2 for p in model.parameters()))
+            weights_only.append(sum(w.data ** 2 for w in weights))
+        _RUNS[alpha] = {"start": start, "after": after, "weights": weights_only}
+    return _RUNS[alpha]
 
 
 def _distance(a: list[float], b: list[float]) -> float:
@@ -241,70 +267,73 @@ def _distance(a: list[float], b: list[float]) -> float:
     return num / max(math.sqrt(sum(y * y for y in b)), 1e-300)
 
 
-def _logistic_on(model, X, y) -> tuple[float, float]:
-    """(mean logistic loss, accuracy) of ``model``'s scores on points X with labels y."""
-    loss, correct = 0.0, 0
-    for x, label in zip(X, y):
-        score = run(model, x)
-        if isinstance(score, list) and len(score) == 1:
-            score = score[0]
-        if not isinstance(score, Value):
-            raise Wrong("model_log(x) should return one Value (a score), "
-                        f"got {type(score).__name__}")
-        margin = label * score.data
-        loss += math.log1p(math.exp(-margin)) if margin > -30 else -margin
-        correct += (score.data > 0) == (label > 0)
-    return loss / len(X), correct / len(X)
+def _close(a: list[float], b: list[float]) -> bool:
+    return all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(a, b))
+
+
+def _outcome(values: list[float]) -> str:
+    """What sum p^2 does from step 80 to step 100: grows, freezes or shrinks."""
+    change = values[99] - values[79]
+    if abs(change) <= 1e-9 * values[79]:
+        return "freezes"
+    return "grows" if change > 0 else "shrinks"
 
 
 @checker(4)
-def check_4(model_log):
-    """``model_log``: MLP(2, [16, 16, 1]) from random.seed(1337), trained 40 steps on the
-    training moons with the logistic loss + ALPHA * sum p^2 and eta_k = 1 - 0.9 k / 100.
-    Its weights must be the recipe's (each requirement changes them); held-out figures
-    are reported."""
-    attempted(model_log)
-    if not callable(model_log) or not hasattr(model_log, "parameters"):
-        raise Wrong(f"model_log should be an MLP, got {type(model_log).__name__}")
-    expect_equal(len(model_log.parameters()), 337, "the number of parameters of model_log")
-    got = [p.data for p in model_log.parameters()]
-    reference = _reference_weights()
-    gap = _distance(got, reference)
-    if gap > 1e-6:
-        variants = [
-            ("no L2 penalty", lambda: _train_recipe(alpha=0.0),
-             "it was trained without the L2 penalty: add ALPHA * sum of p * p to the loss"),
-            ("100 steps", lambda: _train_recipe(steps=100, start=(
-                _copy(_REFERENCE["model"]), 40)),
-             "it was trained for 100 steps; the recipe asks for 40"),
-            ("constant lr 1.0", lambda: _train_recipe(constant_lr=1.0),
-             "it was trained with a constant learning rate; the recipe decays it, "
-             "eta_k = 1 - 0.9 k / 100"),
-            ("hinge loss", lambda: _train_recipe(data_loss=_hinge_value),
-             "it was trained with the hinge loss; the exercise asks for logistic_loss"),
-            ("untrained", lambda: _train_recipe(steps=0),
-             "these are the initial weights: the model was not trained"),
-        ]
-        for name, make, why in variants:
-            if name not in _REFERENCE:          # each variant is trained once per session
-                _REFERENCE[name] = [p.data for p in make().parameters()]
-            if _distance(got, _REFERENCE[name]) < 1e-6:
-                raise Wrong(f"model_log's weights differ from the recipe's (relative distance "
-                            f"{gap:.2e}): {why}")
-        raise Wrong(f"model_log's weights differ from the recipe's (relative distance "
-                    f"{gap:.2e}; a correct run is below 1e-6): check the seed (1337, just "
-                    "before MLP(...)), the 40 steps, the schedule, the penalty and the loss")
-    X, y = held_out_moons()
-    loss, accuracy = _logistic_on(model_log, X, y)
-    return f"the recipe's weights; held-out logistic loss {loss:.4f}, accuracy {accuracy:.1%}"
-
-
-def _copy(model):
-    from helpers.nn import MLP
-    clone = MLP(2, [16, 16, 1], activation="relu", rng=random.Random(0))
-    for p, q in zip(clone.parameters(), model.parameters()):
-        p.data = q.data
-    return clone
+def check_4(prediction, sum_sq_log):
+    """``prediction``: "grows", "freezes" or "shrinks", what sum p^2 does from step 80 to step
+    100 when the moons are trained with the logistic loss and alpha = 0; ``sum_sq_log``: the
+    measured sum p^2 after each of the 100 steps. The measurement must be right; the
+    prediction is compared with it, and an honest wrong prediction still passes."""
+    attempted(prediction, sum_sq_log)
+    if not isinstance(prediction, str) or prediction.strip().lower() not in PREDICTIONS:
+        raise Wrong(f"prediction should be one of {', '.join(map(repr, PREDICTIONS))}, "
+                    f"got {prediction!r}")
+    prediction = prediction.strip().lower()
+    try:
+        got = [float(v.data if isinstance(v, Value) else v) for v in sum_sq_log]
+    except (TypeError, ValueError):
+        raise Wrong("sum_sq_log should be a list of numbers, one sum of squares per step, got "
+                    f"{type(sum_sq_log).__name__}") from None
+    if len(got) != STEPS:
+        extra = (" (one too many: the value before the first step does not count)"
+                 if len(got) == STEPS + 1 else "")
+        raise Wrong(f"sum_sq_log holds {len(got)} values: train for {STEPS} steps and record "
+                    f"sum p^2 once after each step{extra}")
+    run0 = _sum_sq_run(0.0)
+    want = run0["after"]
+    if not _close(got, want):
+        first = next(i for i, (a, b) in enumerate(zip(got, want))
+                     if not math.isclose(a, b, rel_tol=1e-9))
+        said = (f"sum_sq_log[{first}] (after step {first + 1}) is {got[first]:.8g}, expected "
+                f"{want[first]:.8g} (relative error {abs(got[first] / want[first] - 1):.1e})")
+        frozen = next((k for k in range(STEPS) if len(set(got[k:])) == 1), STEPS)
+        if _close(got, [run0["start"], *want[:-1]]):
+            why = ("each value was taken before its step; record sum p^2 after the update, "
+                   "so the last value is the trained model's")
+        elif _close(got, [math.sqrt(v) for v in want]):
+            why = "that is the length sqrt(sum p^2) of the weights; the task asks for sum p^2"
+        elif _close(got, run0["weights"]):
+            why = "the biases are left out; sum over every parameter, model.parameters()"
+        elif frozen < STEPS - 5:
+            why = (f"your values stop changing from step {frozen + 1} on: that is the hinge "
+                   "loss, whose gradient is 0 once every margin is at least 1; train with "
+                   "logistic_loss")
+        elif _close(got, _sum_sq_run(ALPHA)["after"]):
+            why = ("it was trained with the L2 penalty; this experiment asks for alpha = 0, "
+                   "the logistic loss alone")
+        else:
+            why = ("check the seed (1337, just before MLP(...)), the loss (logistic_loss, no "
+                   "penalty) and the schedule eta_k = 1 - 0.9 k / 100, k = 0, ..., 99")
+        raise Wrong(f"{said}: {why}")
+    outcome = _outcome(want)
+    measured = (f"measured sum p^2 {want[79]:.2f} after step 80, {want[99]:.2f} after step 100: "
+                f"it {outcome}")
+    if prediction == outcome:
+        return f"{measured}; your prediction '{prediction}' held"
+    return (f"{measured}; your prediction '{prediction}' did not hold: the logistic loss is "
+            "never exactly 0, so every point keeps pulling its margin up, and growing the "
+            "weights does that")
 
 
 # ---- Exercise 5 (debug): a training step with two planted bugs
