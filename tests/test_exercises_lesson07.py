@@ -13,7 +13,7 @@ from torch import nn
 
 from helpers.decoding import top_p_filter
 from helpers.exercises import lesson07 as ex
-from helpers.gpt import CausalSelfAttention
+from helpers.gpt import Block, CausalSelfAttention, GPTConfig
 
 
 def test_stubs_are_not_attempted():
@@ -21,8 +21,8 @@ def test_stubs_are_not_attempted():
         expect(check(stub), "todo")
         expect(check(None), "todo")
         expect(check(...), "todo")
-    expect(ex.check_3(..., {}), "todo")
-    expect(ex.check_3(None, {}), "todo")
+    expect(ex.check_3(..., stub, stub, {}), "todo")
+    expect(ex.check_3(None, stub, stub, {}), "todo")
 
 
 # --- 1. build the block ------------------------------------------------------------------
@@ -59,6 +59,27 @@ def make_block(kind="right", act=nn.GELU, hidden=4, names=("ln_1", "ln_2")):
                 return ln2(x + self.mlp(x))
             if kind == "no_residual":
                 return self.mlp(ln2(self.attn(ln1(x))))
+            if kind == "attn_post":
+                x = ln1(x + self.attn(x))
+                return x + self.mlp(ln2(x))
+            if kind == "ln2_after_add":
+                x = x + self.attn(ln1(x))
+                return ln2(x + self.mlp(x))
+            if kind == "no_ln2":
+                x = x + self.attn(ln1(x))
+                return x + self.mlp(x)
+            if kind == "mlp_no_residual":
+                x = x + self.attn(ln1(x))
+                return self.mlp(ln2(x))
+            if kind == "attn_no_residual":
+                x = self.attn(ln1(x))
+                return x + self.mlp(ln2(x))
+            if kind == "block_residual":
+                return x + self.mlp(ln2(self.attn(ln1(x))))
+            if kind == "mlp_norm_residual":
+                x = x + self.attn(ln1(x))
+                h = ln2(x)
+                return h + self.mlp(h)
             if kind == "norm_residual":
                 h = ln1(x)
                 x = h + self.attn(h)
@@ -88,8 +109,12 @@ def test_1_stub_and_solution():
 
 @pytest.mark.parametrize("kind, words", [
     ("post", "post-norm"), ("no_residual", "no residual"), ("norm_residual", "normalised input"),
-    ("shared_ln", "ln_2"), ("parallel", "parallel"), ("swapped", "before attention"),
-    ("in_place", "in place")])
+    ("shared_ln", "ln_1 is used before both"), ("parallel", "parallel"),
+    ("swapped", "before attention"), ("in_place", "in place"),
+    ("attn_post", "attention is post-norm"), ("ln2_after_add", "after the feed-forward's add"),
+    ("no_ln2", "ln_2 is missing"), ("mlp_no_residual", "feed-forward has no residual"),
+    ("attn_no_residual", "attention has no residual"), ("block_residual", "whole block"),
+    ("mlp_norm_residual", "residual carries ln_2(x)")])
 def test_1_rejects_wrong_wiring(kind, words):
     expect(ex.check_1(make_block(kind)), "wrong", words)
 
@@ -146,27 +171,75 @@ def test_2_rejects_mutating_the_inputs():
 
 # --- 3. predict -------------------------------------------------------------------------------
 
+class LM(nn.Module):
+    """A stand-in for the lesson's LanguageModel, built from helpers.gpt's blocks."""
+
+    def __init__(self, positions=True, n_blocks=2, norm=True, dropout=0.0, width=32):
+        super().__init__()
+        config = GPTConfig(vocab_size=65, block_size=32, n_layer=n_blocks, n_head=4,
+                           n_embd=width, dropout=dropout)
+        self.tok_emb = nn.Embedding(65, width)
+        self.pos_emb = nn.Embedding(32, width) if positions else None
+        self.body = nn.Sequential(*[Block(config) for _ in range(n_blocks)])
+        if not norm:
+            for block in self.body:
+                block.ln_1 = block.ln_2 = nn.Identity()
+        self.ln_f = nn.LayerNorm(width) if norm else nn.Identity()
+        self.lm_head = nn.Linear(width, 65)
+
+
+def with_layernorm():
+    return LM()
+
+
+def no_positions():
+    return LM(positions=False)
+
+
 RESULTS = {"+ LayerNorm": torch.tensor([2.195, 2.214, 2.239]),
            "+ LayerNorm, no positions": torch.tensor([2.380, 2.400, 2.380])}
 
 
-def test_3_a_close_prediction_is_correct():
-    expect(ex.check_3(2.35, RESULTS), "correct", "2.387")
-    expect(ex.check_3(2.45, RESULTS), "correct")
+def check_3(prediction, builder=no_positions, results=RESULTS):
+    return ex.check_3(prediction, builder, with_layernorm, results)
 
 
-def test_3_rejects_no_change_a_bigram_and_far_misses():
-    expect(ex.check_3(2.22, RESULTS), "wrong", "previous character")
-    expect(ex.check_3(2.0, RESULTS), "wrong", "previous character")
-    expect(ex.check_3(2.6, RESULTS), "wrong", "bigram")
-    expect(ex.check_3(2.28, RESULTS), "wrong", "too optimistic by 0.107")
+def test_3_any_honest_prediction_of_a_correct_measurement_is_correct():
+    expect(check_3(2.35), "correct", "≈2.387", "off by ≈-0.037", "held")
+    expect(check_3(2.22), "correct", "too optimistic", "mask")
+    expect(check_3(2.60), "correct", "too pessimistic", "bigram")
 
 
-def test_3_rejects_non_numbers_and_a_missing_experiment():
-    expect(ex.check_3("2.4", RESULTS), "wrong", "number")
-    expect(ex.check_3(True, RESULTS), "wrong", "number")
-    expect(ex.check_3(-1.0, RESULTS), "wrong", "positive")
-    expect(ex.check_3(2.4, {"+ LayerNorm": RESULTS["+ LayerNorm"]}), "wrong", "run the experiment")
+def test_3_rejects_a_wrong_measurement_with_its_name():
+    expect(check_3(2.4, lambda: LM(positions=True)), "wrong", "positions=False")
+    expect(check_3(2.4, lambda: LM(positions=False, norm=False)), "wrong", "LayerNorms")
+    expect(check_3(2.4, lambda: LM(positions=False, n_blocks=1)), "wrong", "1 blocks")
+    expect(check_3(2.4, lambda: LM(positions=False, dropout=0.1)), "wrong", "dropout")
+    expect(check_3(2.4, lambda: LM(positions=False, width=16)), "wrong", "parameters")
+    expect(check_3(2.4, lambda: "a model"), "wrong", "nn.Module")
+
+
+def test_3_rejects_a_missing_or_wrong_row():
+    expect(check_3(2.4, results={"+ LayerNorm": RESULTS["+ LayerNorm"]}), "wrong",
+           "train_stage")
+    one_seed = {**RESULTS, "+ LayerNorm, no positions": torch.tensor([2.38])}
+    expect(check_3(2.4, results=one_seed), "wrong", "three seeds")
+    copied = {**RESULTS, "+ LayerNorm, no positions": RESULTS["+ LayerNorm"]}
+    expect(check_3(2.4, results=copied), "wrong", "not with_layernorm")
+
+
+def test_3_rejects_non_numbers_and_stubs():
+    expect(check_3("2.4"), "wrong", "number")
+    expect(check_3(True), "wrong", "number")
+    expect(check_3(-1.0), "wrong", "positive")
+    expect(check_3(2.4, stub), "todo")
+
+
+def test_3_leaves_the_global_random_state_alone():
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    check_3(2.4)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 # --- 4. top-p --------------------------------------------------------------------------------
