@@ -20,127 +20,141 @@ def test_stubs_are_not_attempted():
     expect(ex.check_1(None), "todo")
 
 
-# --- 1. causal_average ---------------------------------------------------------
+# --- 1. window_average (debug) ---------------------------------------------------
 
-def causal_average(x):  # the notebook's worked solution
-    B, T, C = x.shape
-    weights = torch.tril(torch.ones(T, T))
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    return weights @ x
+def window_average(x, w):  # the notebook's worked solution
+    t = torch.arange(x.shape[1])
+    lag = t[:, None] - t[None, :]
+    weights = ((lag >= 0) & (lag < w)).float()
+    return weights / weights.sum(dim=1, keepdim=True) @ x
+
+
+def _band(x, width, norm="row"):
+    T = x.shape[1]
+    ones = torch.ones(T, T)
+    weights = torch.tril(ones) - torch.tril(ones, diagonal=-width)
+    if norm == "row":
+        return weights / weights.sum(dim=1, keepdim=True) @ x
+    if norm == "col":
+        return weights / weights.sum(dim=0, keepdim=True) @ x
+    return weights / norm @ x
 
 
 def test_1_solution_and_loops_are_correct():
-    expect(ex.check_1(causal_average), "correct")
+    expect(ex.check_1(window_average), "correct")
 
-    def loops(x):
+    def loops(x, w):
         out = torch.zeros_like(x)
         for t in range(x.shape[1]):
-            out[:, t] = x[:, :t + 1].mean(dim=1)
+            out[:, t] = x[:, max(0, t - w + 1):t + 1].mean(dim=1)
         return out
     expect(ex.check_1(loops), "correct")
 
 
-def test_1_rejects_sums():
-    expect(ex.check_1(lambda x: torch.tril(torch.ones(x.shape[1], x.shape[1])) @ x), "wrong",
-            "running sums")
+def test_1_the_planted_function_is_wrong_and_names_both_bugs():
+    expect(ex.check_1(ex.buggy_window_average), "wrong", "both bugs")
 
 
-def test_1_rejects_the_future():
-    expect(ex.check_1(lambda x: x.mean(dim=1, keepdim=True).expand_as(x)), "wrong", "future")
+def test_1_rejects_fixing_only_the_normalisation():
+    expect(ex.check_1(lambda x, w: _band(x, w + 1)), "wrong", "w + 1 tokens", "diagonal=-w - 1")
 
 
-def test_1_rejects_division_by_t():
-    def by_t(x):
-        T = x.shape[1]
-        return x.cumsum(dim=1) / torch.arange(T).clamp(min=1)[None, :, None]
-    expect(ex.check_1(by_t), "wrong", "divided by t")
+def test_1_rejects_fixing_only_the_band():
+    expect(ex.check_1(lambda x, w: _band(x, w, w)), "wrong", "divided by w", "own sum")
 
 
-def test_1_rejects_leaving_the_token_out():
-    def strict_past(x):
-        T = x.shape[1]
-        weights = torch.tril(torch.ones(T, T), diagonal=-1)
-        return weights / weights.sum(dim=1, keepdim=True).clamp(min=1) @ x
-    expect(ex.check_1(strict_past), "wrong", "leaves itself out")
+def test_1_rejects_a_window_one_too_narrow():
+    expect(ex.check_1(lambda x, w: _band(x, w - 1)), "wrong", "w - 1 tokens")
 
 
-def test_1_rejects_a_future_leak_it_does_not_name():
-    def leaky(x):
-        out = causal_average(x).clone()
-        out[:, 0] += 0.1 * x[:, -1]
-        return out
-    expect(ex.check_1(leaky), "wrong", "see the future")
+def test_1_rejects_normalising_columns():
+    expect(ex.check_1(lambda x, w: _band(x, w, "col")), "wrong", "column", "dim=1")
+
+
+def test_1_rejects_the_whole_past():
+    expect(ex.check_1(lambda x, w: _band(x, x.shape[1])), "wrong", "far edge")
+
+
+def test_1_rejects_a_window_that_looks_ahead():
+    def ahead(x, w):
+        return window_average(x.flip(1), w).flip(1)
+    expect(ex.check_1(ahead), "wrong", "looks ahead", "future")
+
+
+def test_1_rejects_a_negative_slice_start():
+    def negative_start(x, w):
+        return torch.stack([x[:, t - w + 1:t + 1].mean(dim=1) for t in range(x.shape[1])], dim=1)
+    expect(ex.check_1(negative_start), "wrong", "nan", "max(0, t - w + 1)")
+
+
+def test_1_an_unnamed_mistake_shows_the_numbers():
+    expect(ex.check_1(lambda x, w: window_average(x, w) * 1.01), "wrong", "row", "the mean of rows")
 
 
 def test_1_wrong_shape_or_type_is_a_verdict():
-    expect(ex.check_1(lambda x: causal_average(x)[0]), "wrong", "shape")
-    expect(ex.check_1(lambda x: "average"), "wrong", "tensor")
-    expect(ex.check_1(lambda x: x.numpy().mean()), "wrong", "tensor")
+    expect(ex.check_1(lambda x, w: window_average(x, w)[0]), "wrong", "shape")
+    expect(ex.check_1(lambda x, w: "average"), "wrong", "tensor")
+    expect(ex.check_1(lambda x, w: x.numpy().mean()), "wrong", "tensor")
 
 
-# --- 2. attention_head ---------------------------------------------------------
+# --- 2. cross_attention_head (build) -------------------------------------------
 
-def attention_head(x, W_q, W_k, W_v):  # the notebook's worked solution
-    q, k, v = x @ W_q, x @ W_k, x @ W_v
-    T, head_size = x.shape[1], W_k.shape[1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(head_size)
-    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
-    scores = scores.masked_fill(future, float("-inf"))
-    return F.softmax(scores, dim=-1) @ v
+def cross_attention_head(x, memory, W_q, W_k, W_v):  # the notebook's worked solution
+    q = x @ W_q
+    k, v = memory @ W_k, memory @ W_v
+    scores = torch.einsum("bqh,bkh->bqk", q, k) / W_q.shape[1] ** 0.5
+    return scores.softmax(dim=-1) @ v
 
 
-def _head(x, W_q, W_k, W_v, scale=None, mask=True, dim=-1):
-    q, k, v = x @ W_q, x @ W_k, x @ W_v
-    T = x.shape[1]
+def _cross(x, memory, W_q, W_k, W_v, scale=None, dim=-1, causal=False):
+    q, k, v = x @ W_q, memory @ W_k, memory @ W_v
     scores = q @ k.transpose(-2, -1) / (scale if scale is not None else math.sqrt(W_k.shape[1]))
-    if mask:
-        scores = scores.masked_fill(~causal_mask(T), float("-inf"))
+    if causal:
+        keep = torch.ones(x.shape[1], memory.shape[1], dtype=torch.bool).tril()
+        scores = scores.masked_fill(~keep, float("-inf"))
     return F.softmax(scores, dim=dim) @ v
 
 
 def test_2_solution_and_helpers_are_correct():
-    expect(ex.check_2(attention_head), "correct")
+    expect(ex.check_2(cross_attention_head), "correct")
 
-    def with_helpers(x, W_q, W_k, W_v):
-        return scaled_dot_product_attention(x @ W_q, x @ W_k, x @ W_v,
-                                            mask=causal_mask(x.shape[1]))[0]
+    def with_helpers(x, memory, W_q, W_k, W_v):
+        return scaled_dot_product_attention(x @ W_q, memory @ W_k, memory @ W_v)[0]
     expect(ex.check_2(with_helpers), "correct")
 
 
 def test_2_rejects_the_missing_scale():
-    expect(ex.check_2(lambda x, q, k, v: _head(x, q, k, v, scale=1.0)), "wrong", "√head_size")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, scale=1.0)), "wrong",
+           "not divided by √head_size")
 
 
-def test_2_rejects_scaling_by_the_embedding_width():
-    expect(ex.check_2(lambda x, q, k, v: _head(x, q, k, v, scale=math.sqrt(x.shape[-1]))),
-            "wrong", "√C")
+def test_2_rejects_scaling_by_either_width():
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, scale=math.sqrt(x.shape[-1]))),
+           "wrong", "√C = √12", "width of x")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, scale=math.sqrt(m.shape[-1]))),
+           "wrong", "√8", "width of memory")
 
 
-def test_2_rejects_the_missing_mask():
-    expect(ex.check_2(lambda x, q, k, v: _head(x, q, k, v, mask=False)), "wrong", "no causal mask")
+def test_2_rejects_the_softmax_over_the_queries():
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, dim=-2)), "wrong", "dim=-1")
 
 
-def test_2_rejects_the_softmax_over_the_wrong_dim():
-    expect(ex.check_2(lambda x, q, k, v: _head(x, q, k, v, dim=-2)), "wrong", "dim=-1")
+def test_2_rejects_a_causal_mask():
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, causal=True)), "wrong",
+           "no mask")
 
 
-def test_2_rejects_masking_after_the_softmax():
-    def after(x, W_q, W_k, W_v):
-        q, k, v = x @ W_q, x @ W_k, x @ W_v
-        weights = F.softmax(q @ k.transpose(-2, -1) / math.sqrt(k.shape[-1]), dim=-1)
-        return (weights * causal_mask(x.shape[1])) @ v
-    expect(ex.check_2(after), "wrong", "before the softmax")
-
-
-def test_2_rejects_linear_layout_weights_with_a_message():
-    # nn.Linear stores (out, in): x @ W.T does not fit a (C, head_size) matrix
-    expect(ex.check_2(lambda x, q, k, v: _head(x, q.T, k.T, v.T)), "wrong", "raised")
+def test_2_rejects_self_attention_and_linear_layout_weights_with_a_message():
+    # the lesson's causal self-head on x: W_k does not fit x's width, a verdict not a traceback
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, x, q, k, v)), "wrong", "raised")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q.T, k.T, v.T)), "wrong", "raised")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v) * 1.1), "wrong",
+           "relative error 0.100")
 
 
 def test_2_wrong_shape_is_a_verdict():
-    expect(ex.check_2(lambda x, q, k, v: attention_head(x, q, k, v)[0]), "wrong", "shape")
-    expect(ex.check_2(lambda x, q, k, v: attention_head(x, q, k, v).transpose(1, 2)), "wrong",
-            "shape")
+    expect(ex.check_2(lambda *a: cross_attention_head(*a)[0]), "wrong", "shape")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(m, x, k, q, v)), "wrong", "raised")
 
 
 # --- 3. padding_mask -----------------------------------------------------------
@@ -211,7 +225,7 @@ def test_4_rejects_a_wrong_head_split():
         q, k, v = (t.view(B, T, C // num_heads, num_heads).permute(0, 3, 1, 2) for t in (q, k, v))
         out, _ = scaled_dot_product_attention(q, k, v, mask=causal_mask(T))
         return proj(out.transpose(1, 2).reshape(B, T, C))
-    expect(ex.check_4(wrong_split), "wrong", "compared with the heads in a loop")
+    expect(ex.check_4(wrong_split), "wrong", "interleaved", "view(B, T, heads, head_size)")
 
 
 def test_4_wrong_shape_is_a_verdict():
@@ -261,27 +275,7 @@ def test_5_wrong_shape_or_type_is_a_verdict():
     expect(ex.check_5(lambda T, d: np.zeros((T, d))), "wrong", "tensor")
 
 
-# --- issue 19: the debug version of exercise 1, and exercise 4's feedback -------
-
-def test_1_the_planted_function_is_wrong_and_names_both_bugs():
-    expect(ex.check_1(ex.buggy_causal_average), "wrong", "both bugs")
-
-
-def test_1_rejects_fixing_only_the_mask():
-    def columns(x):
-        T = x.shape[1]
-        weights = torch.tril(torch.ones(T, T))
-        return weights / weights.sum(dim=0, keepdim=True) @ x
-    expect(ex.check_1(columns), "wrong", "column", "dim=1")
-
-
-def test_1_rejects_fixing_only_the_normalisation():
-    def leak(x):
-        T = x.shape[1]
-        weights = torch.tril(torch.ones(T, T), diagonal=1)
-        return weights / weights.sum(dim=1, keepdim=True) @ x
-    expect(ex.check_1(leak), "wrong", "diagonal=1", "future")
-
+# --- issue 19: exercise 4's feedback names the common slips --------------------
 
 def _split_without_transpose(back):
     def batched(x, c_attn, proj, num_heads):
@@ -297,3 +291,44 @@ def test_4_a_split_without_transpose_is_not_told_to_fix_the_mask():
         verdict = ex.check_4(_split_without_transpose(back))
         expect(verdict, "wrong", "(B, T, heads, head_size)", "the mask is fine")
         assert "mask (or zero)" not in verdict.message
+
+
+def _variant(**slip):
+    def batched(x, c_attn, proj, num_heads):
+        return ex._batched_variant(x, c_attn, proj, num_heads, **slip)
+    return batched
+
+
+def test_4_the_variant_without_a_slip_is_the_solution():
+    expect(ex.check_4(_variant()), "correct")
+
+
+def test_4_rejects_scaling_by_sqrt_C():
+    def sqrt_C(x, c_attn, proj, num_heads):
+        B, T, C = x.shape
+        q, k, v = c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, num_heads, C // num_heads).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1) / math.sqrt(C)).masked_fill(~causal_mask(T), -math.inf)
+        return proj((scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(B, T, C))
+    expect(ex.check_4(sqrt_C), "wrong", "√C = √16", "√head_size = √4")
+
+
+def test_4_rejects_a_missing_output_projection():
+    def unprojected(x, c_attn, proj, num_heads):
+        B, T, C = x.shape
+        q, k, v = c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, num_heads, C // num_heads).transpose(1, 2) for t in (q, k, v))
+        out, _ = scaled_dot_product_attention(q, k, v, mask=causal_mask(T))
+        return out.transpose(1, 2).reshape(B, T, C)
+    expect(ex.check_4(unprojected), "wrong", "output projection is missing")
+
+
+def test_4_rejects_q_k_v_in_the_wrong_order():
+    def k_first(x, c_attn, proj, num_heads):
+        B, T, C = x.shape
+        k, q, v = c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, num_heads, C // num_heads).transpose(1, 2) for t in (q, k, v))
+        out, _ = scaled_dot_product_attention(q, k, v, mask=causal_mask(T))
+        return proj(out.transpose(1, 2).reshape(B, T, C))
+    expect(ex.check_4(k_first), "wrong", "wrong order (k, q, v)", "[q | k | v]")
+    expect(ex.check_4(_variant(order=(2, 0, 1))), "wrong", "wrong order (v, q, k)")

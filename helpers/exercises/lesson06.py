@@ -1,8 +1,8 @@
 """Checkers for the exercises of lesson 06 (self-attention).
 
-1. ``causal_average(x)``: debug :func:`buggy_causal_average`, the average of the past as one
-   matrix multiply with two planted bugs.
-2. ``attention_head(x, W_q, W_k, W_v)``: one causal head by hand.
+1. ``window_average(x, w)``: debug :func:`buggy_window_average`, the average of the last
+   ``w`` tokens as one matrix multiply, with two planted bugs.
+2. ``cross_attention_head(x, memory, W_q, W_k, W_v)``: a cross-attention head by hand.
 3. ``padding_mask(lengths, Tk)``: hide the padding of a batch of sequences.
 4. ``batched_attention(x, c_attn, proj, num_heads)``: all heads in one matrix multiply.
 5. ``sinusoidal_positions(T, d)``: the original Transformer's fixed position vectors.
@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from . import Wrong, checker, expect_close, expect_shape, expect_true, run
 
-__all__ = ["buggy_causal_average", "check_1", "check_2", "check_3", "check_4", "check_5"]
+__all__ = ["buggy_window_average", "check_1", "check_2", "check_3", "check_4", "check_5"]
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
@@ -49,121 +49,136 @@ def _expect_causal(fn, x: torch.Tensor, name: str,
                     f"outputs at earlier positions; {fix}")
 
 
-# --- 1. the average of the past ---------------------------------------------
+# --- 1. the average of the last w tokens (debug) -------------------------------
 
-def buggy_causal_average(x: torch.Tensor) -> torch.Tensor:
-    """Exercise 1's function with two planted bugs: x (B, T, C) -> (B, T, C)."""
+def buggy_window_average(x: torch.Tensor, w: int) -> torch.Tensor:
+    """Exercise 1's function with two planted bugs: x (B, T, C), w -> (B, T, C)."""
     T = x.shape[1]
-    weights = torch.tril(torch.ones(T, T), diagonal=1)
-    weights = weights / weights.sum(dim=0, keepdim=True)
+    ones = torch.ones(T, T, dtype=x.dtype)
+    weights = torch.tril(ones) - torch.tril(ones, diagonal=-w - 1)
+    return weights / w @ x
+
+
+def _band_average(x: torch.Tensor, width: int, norm: str = "row", ahead: bool = False
+                  ) -> torch.Tensor:
+    """Weights 1 where 0 <= t - s < width (s - t with ``ahead``), normalised by ``norm``:
+    "row" (each row's own sum), "col" (each column's sum) or a number."""
+    t = torch.arange(x.shape[1])
+    lag = (t[None, :] - t[:, None]) if ahead else (t[:, None] - t[None, :])
+    weights = ((lag >= 0) & (lag < width)).to(x.dtype)
+    if norm == "row":
+        weights = weights / weights.sum(dim=1, keepdim=True)
+    elif norm == "col":
+        weights = weights / weights.sum(dim=0, keepdim=True).clamp(min=1)
+    else:
+        weights = weights / norm
     return weights @ x
 
 
-def _weighted(x: torch.Tensor, diagonal: int, dim: int) -> torch.Tensor:
+def _window_reference(x: torch.Tensor, w: int) -> torch.Tensor:
     T = x.shape[1]
-    weights = torch.tril(torch.ones(T, T, dtype=x.dtype), diagonal=diagonal)
-    return weights / weights.sum(dim=dim, keepdim=True) @ x
+    return torch.stack([x[:, max(0, t - w + 1):t + 1].mean(dim=1) for t in range(T)], dim=1)
 
-def _causal_average_reference(x: torch.Tensor) -> torch.Tensor:
-    T = x.shape[1]
-    counts = torch.arange(1, T + 1, dtype=x.dtype)[None, :, None]  # t + 1 tokens up to t
-    return x.cumsum(dim=1) / counts
+
+def _window_mistakes(x: torch.Tensor, w: int):
+    return (
+        (_band_average(x, w + 1, w), "this is still the buggy function: both bugs are in it "
+         "(how many tokens does each row of the band hold, and what does each row add up to?)"),
+        (_band_average(x, w + 1), "the rows are normalised now, but the band holds w + 1 tokens: "
+         "tril(ones, diagonal=-w - 1) removes one diagonal too few; the window is lags 0..w-1"),
+        (_band_average(x, w, w), "the band is right now, but every row is divided by w, and the "
+         "first w - 1 rows hold fewer tokens (row 0 holds 1): divide each row by its own sum"),
+        (_band_average(x, w - 1), "the window holds w - 1 tokens, one too few: lags 0..w-1 are "
+         "w positions, the token itself included"),
+        (_band_average(x, w, "col"), "the weights are normalised down each column (dim=0); each "
+         "row must sum to 1, so divide by the row sums (dim=1)"),
+        (_band_average(x, x.shape[1]), "every row averages the whole past: the band's far edge "
+         "is missing, so the window is not limited to w tokens"),
+        (_band_average(x, w, ahead=True), "the window looks ahead (triu): row t averages tokens "
+         "t..t+w-1, the future; it should be t-w+1..t"),
+    )
 
 
 @checker(1)
-def check_1(causal_average):
-    """``causal_average(x)``: x (B, T, C) -> (B, T, C), out[b, t] = mean of x[b, 0..t]."""
-    for B, T, C in ((2, 5, 3), (1, 8, 2), (3, 1, 4)):
-        x = _randn(B, T, C, seed=T)
-        got = _tensor(run(causal_average, x), "causal_average(x)")
-        expect_shape(got, (B, T, C), f"causal_average(x) for x of shape {(B, T, C)}")
-        expected = _causal_average_reference(x)
+def check_1(window_average):
+    """``window_average(x, w)``: x (B, T, C) -> (B, T, C), row t the mean of rows
+    max(0, t - w + 1)..t."""
+    for B, T, C, w in ((2, 7, 3, 3), (1, 8, 2, 1), (3, 5, 2, 5), (2, 6, 2, 2), (1, 1, 4, 2)):
+        x = _randn(B, T, C, seed=T + w)
+        got = _tensor(run(window_average, x, w), f"window_average(x, {w})")
+        expect_shape(got, (B, T, C), f"window_average(x, {w}) for x of shape {(B, T, C)}")
+        expected = _window_reference(x, w)
         if _close(got, expected):
             continue
-        if T > 1 and _close(got, _weighted(x, 1, 0)):
-            raise Wrong("this is still the buggy function: both bugs are in it (which entries "
-                        "does tril keep, and which way does each row get normalised?)")
-        if T > 1 and _close(got, _weighted(x, 0, 0)):
-            raise Wrong("the future is masked now, but the weights are normalised down each "
-                        "column (sum over dim=0): row t must sum to 1, so divide by the row "
-                        f"sums (dim=1); e.g. your row 0 is {got[0, 0, 0].item():.4f}, the mean "
-                        f"of row 0 alone is {expected[0, 0, 0].item():.4f}")
-        if T > 1 and _close(got, _weighted(x, 1, 1)):
-            raise Wrong("the rows are normalised now, but tril(..., diagonal=1) keeps one entry "
-                        "above the diagonal: position t averages in token t + 1, the future; "
-                        "the default diagonal=0 keeps positions 0..t")
-        if _close(got, x.cumsum(dim=1)):
-            raise Wrong("you return the running sums, not the averages: divide row t of the "
-                        "weights by t + 1 (normalise each row to sum to 1)")
-        if _close(got, x.mean(dim=1, keepdim=True).expand_as(x)):
-            raise Wrong("every position gets the mean of the whole sequence, future included: "
-                        "the weights must be lower-triangular (torch.tril)")
-        positions = torch.arange(1, T, dtype=x.dtype)[None, :, None]  # t = 1..T-1
-        if T > 1 and _close(got[:, 1:], x.cumsum(dim=1)[:, 1:] / positions):
-            raise Wrong("row t is divided by t, but positions 0..t hold t + 1 tokens")
-        if T > 1 and _close(got[:, 1:], x.cumsum(dim=1)[:, :-1] / positions):
-            raise Wrong("position t averages the tokens before it but leaves itself out: "
-                        "keep the diagonal (torch.tril, not torch.tril(..., diagonal=-1))")
+        case = f" (x of shape {(B, T, C)}, w = {w})"
+        if T > 1 and w > 1:
+            for candidate, message in _window_mistakes(x, w):
+                if _close(got, candidate):
+                    raise Wrong(message + case)
+        if w > 1 and got.double().isnan().any() and _close(got[:, w - 1:], expected[:, w - 1:]):
+            raise Wrong("the rows t < w - 1 are nan: a slice from t - w + 1 < 0 counts from the "
+                        "end of the sequence (x[:, -2:1] is empty); start at max(0, t - w + 1)"
+                        + case)
         if T > 1:
-            _expect_causal(causal_average, x, "causal_average")
-        expect_close(got, expected, f"causal_average(x) for x of shape {(B, T, C)}", atol=1e-5)
-    return "the mean of rows 0..t, for every shape tried"
+            _expect_causal(lambda z, w=w: window_average(z, w), x, "window_average")
+        i = int((got.double() - expected.double()).abs().amax(dim=(0, 2)).argmax())
+        raise Wrong(f"row {i} differs{case}: got {got[0, i, 0].item():.4f}, the mean of rows "
+                    f"{max(0, i - w + 1)}..{i} is {expected[0, i, 0].item():.4f}")
+    return "the mean of the last w rows (fewer at the start), for every shape and w tried"
 
 
-# --- 2. one head by hand -----------------------------------------------------
+# --- 2. a cross-attention head by hand (build) ---------------------------------
 
-def _head(x, W_q, W_k, W_v, *, scale=None, mask=True, softmax_dim=-1, transpose_scores=False,
-          mask_after_softmax=False):
-    q, k, v = x @ W_q, x @ W_k, x @ W_v
-    T = x.shape[1]
-    scores = (k @ q.transpose(-2, -1)) if transpose_scores else (q @ k.transpose(-2, -1))
-    scores = scores / (math.sqrt(W_k.shape[1]) if scale is None else scale)
-    allowed = torch.tril(torch.ones(T, T, dtype=torch.bool))
-    if mask and not mask_after_softmax:
+def _cross(x, memory, W_q, W_k, W_v, *, scale=None, softmax_dim=-1, causal=False):
+    q, k, v = x @ W_q, memory @ W_k, memory @ W_v
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(W_k.shape[1]) if scale is None else scale)
+    if causal:
+        allowed = torch.tril(torch.ones(x.shape[1], memory.shape[1], dtype=torch.bool))
         scores = scores.masked_fill(~allowed, float("-inf"))
-    weights = F.softmax(scores, dim=softmax_dim)
-    if mask_after_softmax:
-        weights = weights * allowed
-    return weights @ v
+    return F.softmax(scores, dim=softmax_dim) @ v
 
 
-_HEAD_MISTAKES = (
-    (dict(scale=1.0), "the scores are not divided by √head_size"),
-    ("sqrt_C", "the scores are divided by √C (the embedding width); divide by √head_size, "
-               "the length of the vectors being dotted"),
-    (dict(softmax_dim=-2), "the softmax runs over the queries (dim=-2); each query's row of "
-                           "weights must sum to 1: softmax over the keys, dim=-1"),
-    (dict(mask=False), "there is no causal mask: each position sees the future"),
-    (dict(mask_after_softmax=True), "the future is zeroed after the softmax, so the rows no longer "
-                                    "sum to 1; set the future scores to -inf before the softmax"),
-    (dict(transpose_scores=True), "the scores are k qᵀ (row = key); use q @ k.transpose(-2, -1) "
-                                  "so that row t holds query t's affinities"),
-    (dict(scale=1.0, mask=False), "the scores are not scaled and there is no causal mask"),
-)
+def _cross_mistakes(x, memory, W_q, W_k, W_v):
+    C, Cm, hs = x.shape[-1], memory.shape[-1], W_k.shape[1]
+    return (
+        (dict(scale=1.0), "the scores are not divided by √head_size"),
+        (dict(scale=math.sqrt(C)), f"the scores are divided by √C = √{C} (the width of x); "
+         f"divide by √head_size = √{hs}, the length of the vectors being dotted"),
+        (dict(scale=math.sqrt(Cm)), f"the scores are divided by √{Cm} (the width of memory); "
+         f"divide by √head_size = √{hs}, the length of the vectors being dotted"),
+        (dict(softmax_dim=-2), "the softmax runs over the queries (dim=-2); each query's row of "
+         "weights over memory's positions must sum to 1: softmax over the keys, dim=-1"),
+        (dict(causal=True), "a causal mask is applied: in cross-attention memory is not the "
+         "future of x, so every query may see every memory position (no mask)"),
+        (dict(scale=1.0, causal=True), "the scores are not scaled, and a causal mask hides part "
+         "of memory (cross-attention needs no mask)"),
+    )
 
 
 @checker(2)
-def check_2(attention_head):
-    """``attention_head(x, W_q, W_k, W_v)``: x (B, T, C), each W (C, hs) -> (B, T, hs)."""
-    B, T, C, hs = 2, 6, 12, 4
-    x = _randn(B, T, C, seed=0)
-    W_q, W_k, W_v = (_randn(C, hs, seed=s) for s in (1, 2, 3))
-    got = _tensor(run(attention_head, x, W_q, W_k, W_v), "attention_head(x, W_q, W_k, W_v)")
-    expect_shape(got, (B, T, hs), f"attention_head's output (x {(B, T, C)}, head size {hs})")
-    expected = _head(x, W_q, W_k, W_v)
-    if not _close(got, expected):
-        for variant, message in _HEAD_MISTAKES:
-            kwargs = dict(scale=math.sqrt(C)) if variant == "sqrt_C" else variant
-            if _close(got, _head(x, W_q, W_k, W_v, **kwargs)):
-                raise Wrong(message)
-        _expect_causal(lambda z: attention_head(z, W_q, W_k, W_v), x, "attention_head")
-        expect_close(got, expected, "attention_head's output", atol=1e-5)
-    # the same head on another batch and length: nothing may be hard-wired
-    x2 = _randn(1, 9, C, seed=5)
-    got2 = _tensor(run(attention_head, x2, W_q, W_k, W_v), "attention_head(x, W_q, W_k, W_v)")
-    expect_close(got2, _head(x2, W_q, W_k, W_v),
-                 "attention_head's output for x of shape (1, 9, 12)", atol=1e-5)
-    return "equals softmax(q kᵀ / √head_size + causal mask) v"
+def check_2(cross_attention_head):
+    """``cross_attention_head(x, memory, W_q, W_k, W_v)``: x (B, Tq, C), memory (B, Tk, Cm),
+    W_q (C, hs), W_k and W_v (Cm, hs) -> (B, Tq, hs)."""
+    C, Cm, hs = 12, 8, 4
+    W_q, W_k, W_v = _randn(C, hs, seed=1), _randn(Cm, hs, seed=2), _randn(Cm, hs, seed=3)
+    for B, Tq, Tk in ((2, 5, 7), (1, 6, 3)):
+        x, memory = _randn(B, Tq, C, seed=Tq), _randn(B, Tk, Cm, seed=Tk + 10)
+        given = (x.clone(), memory.clone())
+        got = _tensor(run(cross_attention_head, *given, W_q, W_k, W_v),
+                      "cross_attention_head(x, memory, W_q, W_k, W_v)")
+        case = f"x {(B, Tq, C)}, memory {(B, Tk, Cm)}, head size {hs}"
+        expect_shape(got, (B, Tq, hs), f"cross_attention_head's output ({case}): one row "
+                     "per query")
+        expected = _cross(x, memory, W_q, W_k, W_v)
+        if _close(got, expected):
+            continue
+        for kwargs, message in _cross_mistakes(x, memory, W_q, W_k, W_v):
+            if _close(got, _cross(x, memory, W_q, W_k, W_v, **kwargs)):
+                raise Wrong(f"{message} ({case})")
+        rel = ((got.double() - expected.double()).norm() / expected.double().norm()).item()
+        raise Wrong(f"the output differs from softmax(q kᵀ / √head_size) v with q from x and k, v "
+                    f"from memory ({case}; relative error {rel:.3f})")
+    return "equals softmax(q kᵀ / √head_size) v, queries from x, keys and values from memory"
 
 
 # --- 3. padding masks --------------------------------------------------------
@@ -217,6 +232,57 @@ def _stacked_c_attn(mha) -> torch.nn.Linear:
     return c_attn
 
 
+def _batched_variant(x, c_attn, proj, H, *, order=(0, 1, 2), scale=None, layout="heads",
+                     back=True, project=True, causal=True):
+    """The batched attention with one slip: q, k, v taken in another ``order``, another
+    ``scale``, the heads laid out wrongly (``layout`` "interleaved" = (B, T, head_size, heads),
+    "straight" = a reshape to (B, heads, T, head_size) without the transpose), no transpose
+    ``back``, no output ``proj``ection, or no ``causal`` mask."""
+    B, T, C = x.shape
+    hs = C // H
+    parts = c_attn(x).split(C, dim=2)
+    q, k, v = (parts[i] for i in order)
+    if layout == "heads":
+        q, k, v = (t.view(B, T, H, hs).transpose(1, 2) for t in (q, k, v))
+    elif layout == "interleaved":
+        q, k, v = (t.view(B, T, hs, H).permute(0, 3, 1, 2) for t in (q, k, v))
+    else:
+        q, k, v = (t.reshape(B, H, T, hs) for t in (q, k, v))
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(hs) if scale is None else scale)
+    if causal:
+        scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)),
+                                    float("-inf"))
+    out = F.softmax(scores, dim=-1) @ v                                  # (B, H, T, hs)
+    out = (out.transpose(1, 2) if back else out).reshape(B, T, C)
+    return proj(out) if project else out
+
+
+def _batched_mistakes(C: int, H: int):
+    hs = C // H
+    orders = {(1, 0, 2): "k, q, v", (0, 2, 1): "q, v, k", (2, 1, 0): "v, k, q",
+              (1, 2, 0): "k, v, q", (2, 0, 1): "v, q, k"}
+    straight = ("q, k and v are reshaped straight from (B, T, C) to (B, heads, T, head_size), "
+                "which cuts the sequence into pieces so that a 'position' row mixes numbers of "
+                "several tokens (the mask is fine); view them as (B, T, heads, head_size) "
+                "first, then transpose(1, 2)")
+    return (
+        (dict(back=False), "the heads' outputs are reshaped from (B, heads, T, head_size) "
+         "without transposing back: use out.transpose(1, 2) before reshape(B, T, C)"),
+        (dict(layout="straight"), straight),
+        (dict(layout="straight", back=False), straight),
+        (dict(layout="interleaved"), "the heads are interleaved: view(B, T, head_size, heads) "
+         "gives head h every heads-th channel, but each head's slice is head_size channels side "
+         "by side (head 0 first): view(B, T, heads, head_size), then transpose(1, 2)"),
+        (dict(scale=math.sqrt(C)), f"the scores are divided by √C = √{C}; each head dots "
+         f"vectors of length head_size, so divide by √head_size = √{hs}"),
+        (dict(project=False), "the output projection is missing: the heads' outputs, side by "
+         "side again, still go through proj"),
+        *((dict(order=o), f"q, k and v are taken in the wrong order ({name}): c_attn(x) is "
+           "[q | k | v], queries first") for o, name in orders.items()),
+        (dict(causal=False), "there is no causal mask: each position sees the future"),
+    )
+
+
 @checker(4)
 def check_4(batched_attention):
     """``batched_attention(x, c_attn, proj, num_heads)`` equals the lecture's
@@ -238,29 +304,10 @@ def check_4(batched_attention):
         if _close(got, expected):
             continue
         with torch.no_grad():
-            q, k, v = c_attn(x).split(n_embd, dim=2)
-            hs = n_embd // num_heads
-            q, k, v = (t.view(B, T, num_heads, hs).transpose(1, 2) for t in (q, k, v))
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
-            no_transpose = mha.proj(out.reshape(B, T, n_embd))
-            unmasked = F.scaled_dot_product_attention(q, k, v)
-            unmasked = mha.proj(unmasked.transpose(1, 2).reshape(B, T, n_embd))
-            # q, k, v viewed straight as (B, heads, T, head_size): rows mix several tokens
-            q2, k2, v2 = (t.reshape(B, num_heads, T, hs)
-                          for t in c_attn(x).split(n_embd, dim=2))
-            out2 = F.scaled_dot_product_attention(q2, k2, v2, is_causal=True)
-            split_no_transpose = (mha.proj(out2.reshape(B, T, n_embd)),
-                                  mha.proj(out2.transpose(1, 2).reshape(B, T, n_embd)))
-        if _close(got, no_transpose):
-            raise Wrong("the heads' outputs are reshaped from (B, heads, T, head_size) without "
-                        "transposing back: use out.transpose(1, 2) before reshape(B, T, C)")
-        if any(_close(got, candidate) for candidate in split_no_transpose):
-            raise Wrong("q, k and v are reshaped straight from (B, T, C) to (B, heads, T, "
-                        "head_size), which cuts the sequence into pieces so that a 'position' "
-                        "row mixes numbers of several tokens (the mask is fine); view them as "
-                        "(B, T, heads, head_size) first, then transpose(1, 2)")
-        if _close(got, unmasked):
-            raise Wrong("there is no causal mask: each position sees the future")
+            for kwargs, message in _batched_mistakes(n_embd, num_heads):
+                if _close(got, _batched_variant(x, c_attn, mha.proj, num_heads, **kwargs)):
+                    raise Wrong(f"{message} ({case})")
+
         # default arguments bind this case's weights (a closure would see the loop's latest)
         def on_input(z, c_attn=c_attn, proj=mha.proj, num_heads=num_heads):
             return batched_attention(z, c_attn, proj, num_heads)
