@@ -53,6 +53,12 @@ def test_1_wrong_prediction_is_reported_not_failed(prediction, words):
     ("space", " ", SPACE_SHARE, ["one character"]),
     (" ", " e", SPACE_SHARE, ["one-character"]),
     (" ", " ", "15%", ["number between 0 and 1"]),
+    # not a number that can be compared (abs(nan - truth) > tolerance is False)
+    (" ", " ", float("nan"), ["share is nan", "not a finite number"]),
+    (" ", " ", float("inf"), ["share is inf", "not a finite number"]),
+    # counted, but no prediction written down
+    (None, " ", SPACE_SHARE, ["write your prediction first"]),
+    (None, " ", None, ["write your prediction first"]),
 ])
 def test_1_wrong(prediction, char, share, words):
     expect(ex.check_1(prediction, char, share), "wrong", *words)
@@ -165,6 +171,11 @@ def pairs_as_tuples(text):                               # zip without joining t
     return Counter(zip(text, text[1:])).most_common(1)[0]
 
 
+def forgets_return(text):                                # the bug fixed, the return lost
+    pairs = Counter(text[i:i + 2] for i in range(len(text) - 1))
+    pairs.most_common(1)[0]
+
+
 @pytest.mark.parametrize("wrong, words", [
     (still_steps_by_two, ["xababab", "expected ('ab', 3)", "two characters at a time"]),
     (skips_the_first_pair, ["most_common_pair('aaaa') is ('aa', 2), expected ('aa', 3)",
@@ -177,6 +188,9 @@ def pairs_as_tuples(text):                               # zip without joining t
      ["a list holding one tuple", "[0]"]),
     (lambda text: most_common_pair(text)[0], ["tuple"]),
     (lambda text: text[10 ** 9], ["IndexError"]),
+    (lambda text: most_common_pair(text)[::-1], ["('ab', 3)", "(3, 'ab')", "count first",
+                                                 "(pair, count)"]),
+    (forgets_return, ["returned None", "forget `return`"]),
 ])
 def test_3_wrong(wrong, words):
     expect(ex.check_3(wrong), "wrong", *words)

@@ -2,11 +2,12 @@
 (tiny Shakespeare), build (a graph in lesson 01's notation), debug (a planted bug)."""
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from functools import lru_cache
 
-from helpers.exercises import NotAttempted, Wrong, attempted, checker, expect_equal, run, same_code
+from helpers.exercises import NotAttempted, Wrong, attempted, checker, expect_equal, same_code
 
 __all__ = ["check_1", "check_2", "check_3", "planted_most_common_pair"]
 
@@ -26,7 +27,11 @@ def check_1(prediction, most_common_char, share):
     """``prediction``: the learner's guess (one character), written before counting;
     ``most_common_char`` and ``share``: the most frequent character of tiny Shakespeare and
     its fraction of all characters, counted."""
-    attempted(prediction)
+    if prediction is None or prediction is Ellipsis:
+        if not (most_common_char is None and share is None):
+            raise Wrong("write your prediction first: store your guess in prediction before "
+                        "counting (a prediction made after the count is not a prediction)")
+        raise NotAttempted
     if not isinstance(prediction, str) or len(prediction) != 1:
         raise Wrong(f"prediction should be one character (a str of length 1), got {prediction!r}")
     if most_common_char is None or share is None:
@@ -43,6 +48,9 @@ def check_1(prediction, most_common_char, share):
                     f"({how_often:,} times): count every character of text, not only letters")
     if not _is_number(share):
         raise Wrong(f"share should be a number between 0 and 1, got {share!r}")
+    if not math.isfinite(share):
+        raise Wrong(f"share is {share!r}, not a finite number: divide the count of "
+                    f"{best!r} by the length of the text ({len(text):,})")
     if abs(share - 100 * truth) < 0.05:
         raise Wrong(f"share is {share:.4g}: a percentage; give the fraction, {truth:.4f}")
     if abs(share - how_often) < 0.5:
@@ -196,14 +204,37 @@ SLIPS = [
 PAIR_CASES = ["xababab", "aaaa", "abcabcab", "aabab"]
 
 
+def _call(fn, text):
+    """``fn(text)``, as :func:`run` calls it, except that a None result is named (a forgotten
+    ``return``) rather than read as a stub: the attempt cell holds a planted function."""
+    if fn is None or fn is Ellipsis:
+        raise NotAttempted
+    if not callable(fn):
+        raise Wrong(f"expected a function, got {type(fn).__name__}")
+    try:
+        result = fn(text)
+    except NotImplementedError:
+        raise NotAttempted from None
+    except Exception as e:  # the learner's bug, reported, not raised
+        raise Wrong(f"most_common_pair raised {type(e).__name__}: {e}") from None
+    if result is None:
+        raise Wrong(f"most_common_pair({text[:10]!r}) returned None: did you forget `return`?")
+    return result
+
+
 @checker(3)
 def check_3(most_common_pair):
     """``most_common_pair(text)`` -> (pair, count): the most frequent two consecutive characters
     (the attempt cell holds :func:`planted_most_common_pair`: unchanged, it is "not attempted")."""
     if same_code(most_common_pair, planted_most_common_pair):
         raise NotAttempted
-    got = {case: run(most_common_pair, case) for case in PAIR_CASES}
+    got = {case: _call(most_common_pair, case) for case in PAIR_CASES}
     for case, result in got.items():
+        if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int)
+                and isinstance(result[1], str)):
+            raise Wrong(f"most_common_pair({case!r}) returned {result!r}, expected "
+                        f"{_top(a + b for a, b in zip(case, case[1:]))!r}: count first, "
+                        "pair second; the order is (pair, count), as most_common gives it")
         if isinstance(result, list) and len(result) == 1 and isinstance(result[0], tuple):
             raise Wrong(f"most_common_pair({case!r}) returned {result!r}, a list holding one "
                         "tuple (what most_common(1) gives); return the tuple itself, [0]")
@@ -225,7 +256,7 @@ def check_3(most_common_pair):
         raise Wrong(f"{said} (count every pair of neighbours, overlapping: 'aaaa' holds 'aa' "
                     "three times)")
     text = _text()
-    result = run(most_common_pair, text)
+    result = _call(most_common_pair, text)
     pair, count = _top(a + b for a, b in zip(text, text[1:]))
     expect_equal(result, (pair, count), "most_common_pair(text)")
     return f"{pair!r} occurs {count:,} times"
