@@ -100,7 +100,7 @@ def test_2_rejects_ignoring_the_generator():
 
 def test_2_rejects_a_random_output_bias():
     random_bias = _with(b2=lambda V, k, d, n, g: torch.randn(V, generator=g))
-    expect(ex.check_2(random_bias), "wrong", "biases should start at zero")
+    expect(ex.check_2(random_bias), "wrong", "b2 should start at zero")
 
 
 def test_2_rejects_each_wrong_scale_of_W1_by_name():
@@ -118,6 +118,30 @@ def test_2_rejects_a_uniform_W1_with_the_right_std():
         half_width = math.sqrt(3) * (5 / 3) / math.sqrt(k * d)   # std = half_width / sqrt(3)
         return (torch.rand(k * d, n, generator=g) * 2 - 1) * half_width
     expect(ex.check_2(_with(W1=uniform)), "wrong", "Gaussian", "1.80")
+
+
+def test_2_rejects_all_zero_weights_by_name():
+    expect(ex.check_2(_with(W2=lambda V, k, d, n, g: torch.zeros(n, V))), "wrong",
+           "W2 is all zeros", "no gradient flows back")
+    expect(ex.check_2(_with(W1=lambda V, k, d, n, g: torch.zeros(k * d, n))), "wrong",
+           "W1 is all zeros")
+    expect(ex.check_2(_with(C=lambda V, k, d, n, g: torch.zeros(V, d))), "wrong",
+           "C is all zeros")
+
+
+def test_2_rejects_each_wrong_scale_of_W2_by_name():
+    for std, words in ((lambda n: 1 / math.sqrt(n), ("1/sqrt(n_hidden)", "fan-in")),
+                       (lambda n: (5 / 3) / math.sqrt(n), ("(5/3)/sqrt(n_hidden)", "no tanh")),
+                       (lambda n: 0.1, ("ten times",)),
+                       (lambda n: 0.003, ("shrinks it to 0.01", "first loss"))):
+        wrong = _with(W2=lambda V, k, d, n, g, std=std: torch.randn(n, V, generator=g) * std(n))
+        expect(ex.check_2(wrong), "wrong", "W2 has standard deviation", *words)
+
+
+def test_2_rejects_a_random_hidden_bias_by_its_name():
+    verdict = ex.check_2(_with(b1=lambda V, k, d, n, g: torch.randn(n, generator=g)))
+    expect(verdict, "wrong", "b1 should start at zero")
+    assert "b2" not in verdict.message
 
 
 def test_2_rejects_an_unshrunk_output_layer_and_wrong_shapes():
@@ -140,11 +164,14 @@ def test_3_not_attempted_until_both_are_given():
 
 
 def test_3_a_right_prediction_with_a_right_measurement_passes():
-    expect(ex.check_3(3, MEASURED), "correct", "as you predicted", "≈2.236")
+    expect(ex.check_3(3, MEASURED), "correct", "prediction 3 held", "≈2.236")
 
 
-def test_3_a_wrong_prediction_is_told_what_was_measured():
-    expect(ex.check_3(32, MEASURED), "wrong", "you predicted 32", "block_size 3 won", "≈2.409")
+def test_3_an_honest_wrong_prediction_passes_and_is_told_the_gap():
+    verdict = ex.check_3(32, MEASURED)
+    expect(verdict, "correct", "you predicted 32", "did not hold", "block_size 3 won", "≈2.409",
+           "≈0.173 above")
+    expect(ex.check_3(8, MEASURED), "correct", "you predicted 8", "≈0.043 above")
 
 
 def test_3_rejects_a_prediction_that_is_not_one_of_the_sizes():
