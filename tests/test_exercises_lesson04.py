@@ -38,6 +38,12 @@ def test_ex1():
 @pytest.mark.parametrize("wrong, words", [
     (smoothed_columns, "columns sum to 1"),
     (smoothed_numerator_only, "denominator"),
+    (lambda counts, alpha: (counts + alpha).float() / (counts + alpha).float().sum(dim=1),
+     "without keepdim=True"),
+    (lambda counts, alpha: (counts + alpha).float() / (counts.sum(dim=1, keepdim=True) + alpha),
+     "alpha is added once"),
+    (lambda counts, alpha: (counts + alpha).float() / (counts + alpha).float().sum(),
+     "normalised over the whole table"),
     (smoothed_add_one_always, "alpha = 0.1"),
     (lambda counts, alpha: (counts + alpha).tolist(), "torch tensor"),
     (lambda counts, alpha: smoothed_table(counts, alpha)[:-1], "shape"),
@@ -64,6 +70,17 @@ def test_ex2():
     (lambda probs, ids: math.exp(-bigram_nll(probs, ids)), "sign"),
     (lambda probs, ids: bigram_nll(probs, ids), "NLL itself"),
     (lambda probs, ids: (1 / probs[ids[:-1], ids[1:]]).mean().item(), "expected"),
+    (lambda probs, ids: math.exp(-probs[ids[:-1], ids[1:]].double().log().sum().item()),
+     "SUM of the"),
+    (lambda probs, ids: torch.exp(-probs[ids[:-1], ids[1:]].log().sum()).item(), "SUM of the"),
+    (lambda probs, ids: math.exp(-1e3 * probs[ids[:-1], ids[1:]].log().sum().item()),
+     "exp overflowed"),
+    (lambda probs, ids: 10 ** bigram_nll(probs, ids), "10 ** NLL"),
+    (lambda probs, ids: 1 / probs[ids[:-1], ids[1:]].mean().item(), "GEOMETRIC mean"),
+    (lambda probs, ids: math.exp(-probs[ids[1:], ids[:-1]].log().mean().item()), "reversed"),
+    (lambda probs, ids: math.exp(-probs[ids[:-1], ids[:-1]].log().mean().item()),
+     "paired with itself"),
+    (lambda probs, ids: math.exp(-probs[ids[:-2], ids[2:]].log().mean().item()), "skip"),
     (lambda probs, ids: "twelve", "number"),
     (lambda probs, ids: torch.ones(3), "number"),
 ])
@@ -265,6 +282,32 @@ def gradient_inputs_targets_swapped(idx, targets, W):
     return table_gradient(targets, idx, W)
 
 
+def gradient_by_autograd(idx, targets, W):      # the task says: without autograd
+    W = W.clone().requires_grad_(True)
+    F.cross_entropy(W[idx], targets).backward()
+    return W.grad
+
+
+def gradient_by_autograd_grad(idx, targets, W):
+    W = W.clone().requires_grad_(True)
+    return torch.autograd.grad(F.cross_entropy(W[idx], targets), W)[0]
+
+
+def gradient_by_autograd_with_copy(idx, targets, W):   # switches gradients back on
+    with torch.enable_grad():
+        W = W.clone().requires_grad_(True)
+        loss = F.cross_entropy(W[idx], targets)
+        loss.backward()
+    return W.grad
+
+
+def test_ex4_leaves_autograd_working_afterwards():
+    ex.check_4(gradient_by_autograd)
+    W = torch.ones(2, requires_grad=True)
+    (W * W).sum().backward()
+    assert torch.equal(W.grad, 2 * torch.ones(2)) and torch.is_grad_enabled()
+
+
 def test_ex4():
     assert ex.check_4(stub).status == "todo"
     assert ex.check_4(table_gradient).status == "correct"
@@ -273,6 +316,10 @@ def test_ex4():
 @pytest.mark.parametrize("wrong, words", [
     (gradient_flipped, "sign"),
     (gradient_summed, "divide by N"),
+    (lambda idx, targets, W: table_gradient(idx, targets, W) / len(idx), "applied twice"),
+    (gradient_by_autograd, "calls autograd"),
+    (gradient_by_autograd_grad, "calls autograd"),
+    (gradient_by_autograd_with_copy, "calls autograd"),
     (gradient_assigned, "grad[idx]"),
     (lambda idx, targets, W: table_gradient(idx, targets, W).T, "transposed"),
     (gradient_delta_first, "transposed"),

@@ -42,6 +42,28 @@ def _number(value, what: str) -> float:
 
 # ---- exercise 1: smoothing with alpha ----------------------------------------------
 
+def _smoothing_slip(got: torch.Tensor, counts: torch.Tensor, alpha: float, vocab_size: int) -> str:
+    """Name the slip behind a wrong table, or return ""."""
+    plus = counts + alpha
+    slips = [
+        (plus / plus.sum(dim=1), "divided by sum(dim=1) without keepdim=True: the (V,) row totals "
+                                 "broadcast along each row, so entry [a, b] is divided by row "
+                                 "b's total; keepdim=True keeps them as a (V, 1) column"),
+        (plus / (counts.sum(dim=1, keepdim=True) + alpha),
+         f"alpha is added once to the row total; every one of the V = {vocab_size} entries of "
+         "the row gets alpha, so the total grows by V * alpha"),
+        (plus / plus.sum(), "normalised over the whole table, which sums to 1; each row "
+                            "P(. | a) must sum to 1 on its own: sum(dim=1, keepdim=True)"),
+        (plus / counts.sum(dim=1, keepdim=True).clamp(min=1e-300),
+         "alpha is in the numerator only; the row total must include it too "
+         "(is alpha in the denominator too?)"),
+    ]
+    for value, message in slips:
+        if torch.allclose(got, value, rtol=1e-5, atol=1e-7):
+            return message
+    return ""
+
+
 @checker(1)
 def check_1(smoothed_table):
     for case, (seed, vocab_size, alpha) in enumerate([(0, 5, 1.0), (1, 7, 0.1), (2, 4, 3.0)], 1):
@@ -56,6 +78,9 @@ def check_1(smoothed_table):
                     f"expected {(vocab_size, vocab_size)}")
         expect_true(got.is_floating_point(), f"{where}: the table has dtype {got.dtype}, "
                                              "expected floats: convert with .float()")
+        hint = _smoothing_slip(got.double(), counts.double(), alpha, vocab_size)
+        if hint:
+            raise Wrong(f"{where}: {hint}")
         row_sums = got.double().sum(dim=1)
         if not torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-5):
             column_sums = got.double().sum(dim=0)
@@ -70,6 +95,34 @@ def check_1(smoothed_table):
 
 # ---- exercise 2: perplexity ----------------------------------------------------------
 
+def _perplexity_slip(got: float, probs: torch.Tensor, ids: torch.Tensor, nll: float) -> str:
+    """Name the slip behind a wrong perplexity, or return ""."""
+    probs = probs.double()
+    pairs = len(ids) - 1
+
+    def ppl(a, b):
+        return math.exp(-probs[a, b].log().mean().item())
+    if math.isinf(got) or math.isclose(got, math.exp(min(nll * pairs, 700)), rel_tol=1e-4):
+        return (f": that is exp of the SUM of the {pairs} negative log-probabilities; the "
+                "perplexity is exp of their mean, the NLL")
+    slips = [
+        (10 ** nll, ": that is 10 ** NLL; the NLL uses natural logarithms, so take exp(NLL)"),
+        (1 / probs[ids[:-1], ids[1:]].mean().item(),
+         ": that is 1 / (the mean probability); the perplexity is exp of the mean NLL, "
+         "1 over the GEOMETRIC mean of the probabilities"),
+        (ppl(ids[1:], ids[:-1]), ": the pairs are reversed: P(next | current) is "
+                                 "probs[ids[i], ids[i + 1]], the current character first"),
+        (ppl(ids[:-1], ids[:-1]), ": each character is paired with itself; the pairs are "
+                                  "(ids[i], ids[i + 1]): ids[:-1] with ids[1:]"),
+        (ppl(ids[:-2], ids[2:]), ": the pairs skip a character; they are (ids[i], ids[i + 1]): "
+                                 "ids[:-1] with ids[1:]"),
+    ]
+    for value, message in slips:
+        if math.isclose(got, value, rel_tol=1e-4):
+            return message
+    return ""
+
+
 @checker(2)
 def check_2(perplexity):
     uniform = torch.full((6, 6), 1 / 6)
@@ -80,18 +133,28 @@ def check_2(perplexity):
     for case, (probs, ids) in enumerate(cases, 1):
         nll = -probs[ids[:-1], ids[1:]].double().log().mean().item()
         expected = math.exp(nll)
-        got = _number(run(perplexity, probs.clone(), ids.clone()), "the perplexity")
+        pairs = len(ids) - 1
+        try:
+            got = _number(run(perplexity, probs.clone(), ids.clone()), "the perplexity")
+        except Wrong as e:
+            if "OverflowError" in str(e):
+                raise Wrong(f"{e}: exp overflowed, so its argument is huge; is it the SUM of "
+                            f"the {pairs} log-probabilities? The perplexity is exp of their "
+                            "mean") from None
+            raise
         if math.isclose(got, expected, rel_tol=1e-4):
             continue
-        hint = ""
-        if math.isclose(got, 2 ** nll, rel_tol=1e-4):
+        hint = _perplexity_slip(got, probs, ids, nll)
+        if hint:
+            pass
+        elif math.isclose(got, 2 ** nll, rel_tol=1e-4):
             hint = ": that is 2 ** NLL; the NLL is in nats, so take exp(NLL)"
         elif math.isclose(got, math.exp(-nll), rel_tol=1e-4):
             hint = ": that is exp(-NLL), the sign is flipped"
         elif math.isclose(got, nll, rel_tol=1e-4):
             hint = ": that is the NLL itself; the perplexity is exp(NLL)"
         what = "the uniform table (expected V = 6)" if case == 1 else f"case {case}"
-        raise Wrong(f"{what}: perplexity {got:.6g}, expected {expected:.6g}{hint}")
+        raise Wrong(f"{what}: perplexity {got:.8g}, expected {expected:.8g}{hint}")
     return "exp of the average NLL, 6 for the uniform table over 6 characters"
 
 
@@ -239,6 +302,8 @@ def _table_gradient_slips(idx: torch.Tensor, targets: torch.Tensor, W: torch.Ten
     return [
         (-expected, "the sign is flipped (softmax - Y, not Y - softmax)"),
         (n * expected, f"it is {n} times too large, divide by N (the loss is a mean)"),
+        (expected / n, f"it is {n} times too small: 1/N is applied twice (once is enough: "
+                       "in delta, or after X^T delta)"),
         (expected.T, "it is transposed: row a of the gradient belongs to input character a "
                      "(X^T delta, not delta^T X)"),
         (X.T @ ((F.softmax(logits, dim=0) - Y) / n),
@@ -258,6 +323,32 @@ def _table_gradient_slips(idx: torch.Tensor, targets: torch.Tensor, W: torch.Ten
     ]
 
 
+def _autograd_refused(*args, **kwargs):
+    raise Wrong("table_gradient calls autograd (backward or torch.autograd.grad); the task asks "
+                "for the gradient by hand, from your derivation, with autograd off")
+
+
+def _without_autograd(table_gradient, idx, targets, W):
+    """Run the learner's function with gradients off and autograd's entry points refused."""
+    import torch.func
+    saved = [(torch.autograd, "backward"), (torch.autograd, "grad"), (torch.Tensor, "backward"),
+             (torch.func, "grad"), (torch.func, "vjp"), (torch.func, "jacrev")]
+    originals = [getattr(owner, name) for owner, name in saved]
+    try:
+        for owner, name in saved:
+            setattr(owner, name, _autograd_refused)
+        with torch.no_grad():
+            got = run(table_gradient, idx, targets, W)
+    except Wrong as e:
+        if "does not require grad" in str(e) or "grad_fn" in str(e):
+            _autograd_refused()
+        raise
+    finally:
+        for (owner, name), original in zip(saved, originals):
+            setattr(owner, name, original)
+    return got
+
+
 @checker(4)
 def check_4(table_gradient):
     for case, (seed, vocab_size, n) in enumerate([(0, 5, 12), (1, 8, 40), (2, 3, 2)], 1):
@@ -271,7 +362,7 @@ def check_4(table_gradient):
         F.cross_entropy(W_ref[idx], targets).backward()
         expected = W_ref.grad
         where = f"case {case} ({n} examples, V = {vocab_size})"
-        got = _tensor(run(table_gradient, idx.clone(), targets.clone(), W.clone()),
+        got = _tensor(_without_autograd(table_gradient, idx.clone(), targets.clone(), W.clone()),
                       "table_gradient's result")
         expect_true(tuple(got.shape) == (vocab_size, vocab_size),
                     f"{where}: the gradient has shape {tuple(got.shape)}, "
@@ -287,8 +378,10 @@ def check_4(table_gradient):
             if (uses == 1).any() and not (wrong_rows & (uses <= 1)).any():
                 hint = ("only the rows of characters that occur more than once are wrong: "
                         "such a row must add up all its examples' contributions")
-        expect_close(got, expected, f"{where}: the gradient" + (f" ({hint})" if hint else ""),
-                     rtol=1e-4, atol=1e-6)
+        try:
+            expect_close(got, expected, f"{where}: the gradient", rtol=1e-4, atol=1e-6)
+        except Wrong as e:
+            raise Wrong(f"{e}" + (f". {hint[0].upper()}{hint[1:]}." if hint else "")) from None
     return "matches autograd, repeated characters included"
 
 
