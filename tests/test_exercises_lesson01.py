@@ -21,8 +21,17 @@ def vpow(a, b):                                    # the worked solution
     return Value(y, (a, b), (b.data * math.pow(a.data, b.data - 1), y * math.log(a.data)), "pow")
 
 
+def forgets_return(a, b):                          # the node built, never returned
+    vpow(a, b)
+
+
+def ellipsis_stub(a, b):
+    ...
+
+
 def test_1_stub_and_solution():
     assert ex.check_1(stub).status == "todo"
+    assert ex.check_1(ellipsis_stub).status == "todo"     # an empty body is not "forgot return"
     assert ex.check_1(vpow).ok
 
 
@@ -58,6 +67,12 @@ def test_1_stub_and_solution():
     # a float, not a node
     (lambda a, b: a.data ** b.data, ["should return a Value"]),
     # the wrong forward value
+    # the power rule times ln a: two rules mixed
+    (lambda a, b: node(a, b, b.data * a.data ** (b.data - 1),
+                       b.data * a.data ** (b.data - 1) * math.log(a.data)),
+     ["for b is 8.317766, expected 5.545177", "times ln a", "no factor b"]),
+    # the node built, the return forgotten
+    (forgets_return, ["returned None", "forget `return`"]),
     (lambda a, b: Value(b.data ** a.data, (a, b), (b.data * a.data ** (b.data - 1),
                                                    a.data ** b.data * math.log(a.data)), "pow"),
      ["vpow(Value(2.0), Value(3.0)) is 9.000000, expected 8.000000"]),
@@ -131,6 +146,14 @@ def test_2_an_honest_wrong_prediction_is_reported_not_failed(prediction, words):
     # not the dict the task asks for
     ([24, 32], MEASURED, ["should be a dict"]),
     ({"engine": 24, "no reset": "32"}, MEASURED, ["prediction['no reset'] should be a number"]),
+    # NaN is a float, but not a prediction (and abs(nan - 32) > tol is False)
+    ({"engine": 24, "no reset": float("nan")}, MEASURED, ["prediction['no reset'] is nan",
+                                                          "finite number"]),
+    ({"engine": float("inf"), "no reset": 32}, MEASURED, ["prediction['engine'] is inf"]),
+    # measured first, no prediction written down
+    ({"engine": None, "no reset": None}, MEASURED, ["write your prediction first"]),
+    (None, MEASURED, ["write your prediction first"]),
+    ({"engine": 24, "no reset": None}, MEASURED, ["write your prediction first"]),
 ])
 def test_2_wrong(prediction, measured, words):
     expect(ex.check_2(prediction, measured), "wrong", *words)
@@ -258,6 +281,10 @@ def forgets_the_local_derivative(root):
             child.grad += node.grad
 
 
+def engine_backward_called_directly(root):
+    engine.Value.backward(root)
+
+
 FORWARD = "walks the topological order forwards"
 
 
@@ -276,8 +303,13 @@ FORWARD = "walks the topological order forwards"
     (leaves_reset_instead, ["after two calls", "the other way round"], [FORWARD]),
     (forgets_the_local_derivative, ["forgets the local derivative"], [FORWARD, "reset"]),
     (lambda root: root.grad.append(1), ["raised AttributeError"], []),
+    # hands the work to the engine: right numbers, nothing fixed
+    (lambda root: root.backward(), ["engine's own Value.backward()", "fix the classmate's loop"],
+     []),
+    (engine_backward_called_directly, ["engine's own Value.backward()"], []),
 ])
 def test_3_wrong(wrong, words, not_words):
     verdict = ex.check_3(wrong)
     expect(verdict, "wrong", *words)
     assert not any(w in verdict.message for w in not_words), verdict
+    assert Value.backward is engine.Value.backward and Value(1.0).backward() is None  # restored

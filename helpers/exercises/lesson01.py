@@ -5,7 +5,10 @@ Every reference is computed here, with PyTorch (float64) or with :mod:`helpers.e
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import math
+import textwrap
 
 from helpers import engine
 from helpers.engine import Value, topological_order
@@ -31,6 +34,38 @@ def _rel(got: float, expected: float) -> str:
 
 
 # ---- Exercise 1 (derive): a ** b with a Value exponent
+
+def _is_stub(fn) -> bool:
+    """True if ``fn``'s body is only a docstring, ``...`` or ``pass`` (an empty attempt)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (TypeError, OSError, SyntaxError, IndexError):
+        return False
+    body = getattr(tree, "body", None)
+    if body is None:
+        return False
+    return all(isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and
+                                              isinstance(node.value, ast.Constant))
+               for node in body)
+
+
+def _run_named(fn, *args):
+    """``run(fn, *args)``, except that a None result from a function with a real body is
+    named (a forgotten ``return``) rather than read as a stub."""
+    try:
+        return run(fn, *args)
+    except NotAttempted:
+        if fn is None or fn is Ellipsis or _is_stub(fn):
+            raise
+        try:
+            result = fn(*args)
+        except NotImplementedError:
+            raise NotAttempted from None
+        if result is None:
+            name = getattr(fn, "__name__", "your function")
+            raise Wrong(f"{name} returned None: did you forget `return`?") from None
+        raise
+
 
 class _Leaf(Value):
     """A leaf that refuses ``a ** b`` with a Value exponent: that is helpers.engine's own
@@ -63,7 +98,11 @@ def _diagnose_local(which: str, got: float, a: float, b: float) -> str:
               (power, "the factor ln a is missing (a^b = e^(b ln a), and the chain rule "
                       "brings down ln a)"),
               (log, "the factor a^b is missing: d/db e^(b ln a) = e^(b ln a) * ln a"),
-              (power * math.log10(a), "log10 instead of the natural log ln a (math.log)")],
+              (power * math.log10(a), "log10 instead of the natural log ln a (math.log)"),
+              (b * a ** (b - 1) * log, "that is the power rule b * a^(b-1) times ln a, two "
+                                       "rules mixed; with a fixed, a^b = e^(b ln a) and its "
+                                       "derivative is a^b * ln a: no factor b, the exponent "
+                                       "does not drop")],
     }[which]
     for value, why in suspects:
         if _close(got, value, 1e-6):
@@ -79,7 +118,7 @@ def check_1(vpow):
     import torch
     for a0, b0 in POW_POINTS:
         a, b = _Leaf(a0), _Leaf(b0)
-        out = _as_value(run(vpow, a, b), "vpow")
+        out = _as_value(_run_named(vpow, a, b), "vpow")
         prev = tuple(out._prev)
         if len(prev) != 2 or prev[0] is not a or prev[1] is not b:
             raise Wrong(f"vpow(a, b) should be one node whose two children are a and b, in that "
@@ -153,9 +192,24 @@ def _numbers(d, name: str) -> dict:
 @checker(2)
 def check_2(prediction, measured):
     """``prediction`` and ``measured``: x.grad after two calls, {"engine": ..., "no reset": ...}."""
+    filled = isinstance(measured, dict) and any(
+        v is not None and v is not Ellipsis for v in measured.values())
+    unpredicted = prediction is None or prediction is Ellipsis or (
+        isinstance(prediction, dict) and any(v is None or v is Ellipsis
+                                             for v in prediction.values()))
+    if unpredicted and filled:
+        raise Wrong("write your prediction first: fill in both entries of prediction before "
+                    "the experiment (a prediction made after measuring is not a prediction)")
     attempted(prediction)
     prediction = _numbers(prediction, "prediction")
     attempted(*prediction.values())
+    for key in PREDICT_KEYS:
+        got = prediction[key]
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            raise Wrong(f"prediction[{key!r}] should be a number, got {got!r}")
+        if not math.isfinite(got):
+            raise Wrong(f"prediction[{key!r}] is {got!r}: write down a finite number, the x.grad "
+                        "you expect")
     measured = _numbers(measured, "measured")
     if any(v is None or v is Ellipsis for v in measured.values()):
         raise Wrong("you have predicted; now run the experiment (two calls each, on a fresh x "
@@ -169,8 +223,6 @@ def check_2(prediction, measured):
     held, missed = [], []
     for key in PREDICT_KEYS:
         got = prediction[key]
-        if not isinstance(got, (int, float)) or isinstance(got, bool):
-            raise Wrong(f"prediction[{key!r}] should be a number, got {got!r}")
         if _close(got, truth[key]):
             held.append(key)
         else:
@@ -190,7 +242,7 @@ def check_2(prediction, measured):
 # ---- Exercise 3 (debug): a backward() with planted bugs
 
 def planted_backward(root):
-    # A classmate's version: right on L = (a*b + c)*f after one call, yet it has two bugs.
+    # A classmate's version: right on L = (a*b + c)*g after one call, yet it has two bugs.
     order = engine.topological_order(root)
     for node in order:
         node.grad = 0.0
@@ -211,10 +263,10 @@ def _graphs():
         c = a * b
         return c * (c + 1.0), [a, b]
 
-    def lesson_example():                   # L = (a*b + c) * f
+    def lesson_example():                   # L = (a*b + c) * g
         a, b = Value(2.0, label="a"), Value(-3.0, label="b")
-        c, f = Value(10.0, label="c"), Value(-2.0, label="f")
-        return (a * b + c) * f, [a, b, c, f]
+        c, g = Value(10.0, label="c"), Value(-2.0, label="g")
+        return (a * b + c) * g, [a, b, c, g]
 
     def neuron():                           # tanh(x1*w1 + x2*w2 + b)
         x1, x2, w1, w2 = Value(2.0), Value(0.5), Value(-3.0), Value(1.0)
@@ -222,7 +274,7 @@ def _graphs():
         return (x1 * w1 + x2 * w2 + b).tanh(), [x1, x2, w1, w2, b]
 
     return {"a + a": shared_use, "c * (c + 1) with c = a * b": shared_interior,
-            "(a*b + c) * f": lesson_example, "a tanh neuron": neuron}
+            "(a*b + c) * g": lesson_example, "a tanh neuron": neuron}
 
 
 # The classic slips, each a choice in one of three places of backward(); the first of each
@@ -285,7 +337,7 @@ def _variant(order: str, step: str, reset: str):
 
 def _trace(backward) -> list:
     """What ``backward`` does on each test graph: (case, got, every grad after one call), and
-    the leaves after two calls on (a*b + c) * f."""
+    the leaves after two calls on (a*b + c) * g."""
     trace = []
     for name, build in _graphs().items():
         root, leaves = build()
@@ -293,11 +345,11 @@ def _trace(backward) -> list:
         interior = [n for n in topological_order(root) if n._prev]
         trace.append((f"on {name}: leaf gradients", [leaf.grad for leaf in leaves],
                       [n.grad for n in interior]))
-    root, leaves = _graphs()["(a*b + c) * f"]()
+    root, leaves = _graphs()["(a*b + c) * g"]()
     _call_backward(backward, root)
     _call_backward(backward, root)
     twice = [leaf.grad for leaf in leaves]
-    trace.append(("after two calls on (a*b + c) * f the leaves have", twice, []))
+    trace.append(("after two calls on (a*b + c) * g the leaves have", twice, []))
     return trace
 
 
@@ -319,7 +371,7 @@ def check_3(backward):
     """``backward(root)``: fills every node's grad with d(root)/d(node), like Value.backward()."""
     if same_code(backward, planted_backward):
         raise NotAttempted
-    got = _trace(backward)
+    got = _trace_without_engine_backward(backward)
     expected = _trace(_variant("reversed", "+=", "interior"))
     differ = [(g, e) for g, e in zip(got, expected) if not (_same(g[1], e[1]) and
                                                            _same(g[2], e[2]))]
@@ -341,6 +393,22 @@ def check_3(backward):
     raise Wrong(f"{said}: compare with Value.backward() on the same graph")
 
 
+def _engine_backward_refused(self) -> None:
+    raise Wrong("backward calls the engine's own Value.backward() (e.g. root.backward()): the "
+                "exercise is to fix the classmate's loop, which does the chain rule itself")
+
+
+def _trace_without_engine_backward(backward) -> list:
+    """``_trace(backward)`` with ``Value.backward`` unavailable, so that a function that
+    hands the work to the engine cannot pass."""
+    original = Value.__dict__["backward"]
+    Value.backward = _engine_backward_refused
+    try:
+        return _trace(backward)
+    finally:
+        Value.backward = original
+
+
 def _call_backward(backward, root) -> None:
     """Run the learner's backward(root), which returns nothing (so not through ``run``,
     which reads a None result as a stub): NotImplementedError means "not attempted"."""
@@ -352,6 +420,8 @@ def _call_backward(backward, root) -> None:
         backward(root)
     except NotImplementedError:
         raise NotAttempted from None
+    except Wrong:
+        raise
     except Exception as e:  # the learner's bug, reported
         raise Wrong(f"backward raised {type(e).__name__}: {e}") from None
 
