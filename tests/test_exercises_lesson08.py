@@ -217,20 +217,33 @@ def test_ex3(tok_4096):
     assert measured == len(ex.RUSSIAN.encode("utf-8")) == 61
     assert ex.check_3(..., ..., tok_4096).status == "todo"
     assert ex.check_3(None, None, tok_4096).status == "todo"
-    assert ex.check_3(61, measured, tok_4096).status == "correct"
+    verdict = ex.check_3(61, measured, tok_4096)
+    assert verdict.status == "correct" and "prediction held" in verdict.message
     assert ex.check_3(60, measured, tok_4096).status == "correct"      # one counting slip
 
 
+@pytest.mark.parametrize("prediction, words", [
+    (35, "one token per character"),
+    (70, "ASCII, 1 byte each"),
+    (52, "the letters alone"),
+    (105, "Chinese"),
+    (12, "none covers Cyrillic"),
+    (90, "off by +29"),
+])
+def test_ex3_wrong_prediction_is_reported_not_failed(tok_4096, prediction, words):
+    # an honest prediction that did not hold: correct measurement, so ✅ with the gap named
+    verdict = ex.check_3(prediction, 61, tok_4096)
+    assert verdict.status == "correct", verdict.message
+    assert "did not hold" in verdict.message and words in verdict.message, verdict.message
+
+
 @pytest.mark.parametrize("prediction, measured, words", [
-    (35, 61, "one token per character"),
-    (70, 61, "ASCII, 1 byte each"),
-    (52, 61, "the letters alone"),
-    (105, 61, "Chinese"),
-    (12, 61, "none covers Cyrillic"),
-    (90, 61, "26 Cyrillic letters x 2"),
     (61, ..., "now measure"),
     (61, 35, "35 characters, not tokens"),
+    (61, 38, "GPT-2's count"),
     (61, 1.743, "a ratio?"),
+    (61, list(range(61)), "store their number"),
+    (61, 13, "encodes the line into 61 tokens"),
     ("61", 61, "number of tokens"),
 ])
 def test_ex3_rejects(tok_4096, prediction, measured, words):
@@ -243,27 +256,29 @@ def test_ex3_needs_tok_4096(gpt2):
     assert verdict.status == "wrong" and "4,096-token" in verdict.message
 
 
-# ---- exercise 4 (derive): bits per character -------------------------------------------
+# ---- exercise 4 (derive): the per-token perplexity that matches bits per character ----------
 
-def to_bits_per_char(mean_nats_per_token, n_tokens, n_chars):   # the notebook's solution
-    return mean_nats_per_token * n_tokens / n_chars / math.log(2)
+def perplexity_per_token(bits_per_char, n_chars, n_tokens):    # the notebook's solution
+    nats_in_all = bits_per_char * n_chars * math.log(2)
+    return math.exp(nats_in_all / n_tokens)
 
 
 def test_ex4():
     assert ex.check_4(stub).status == "todo"
-    assert ex.check_4(to_bits_per_char).status == "correct"
+    assert ex.check_4(perplexity_per_token).status == "correct"
+    assert ex.check_4(lambda b, c, t: (2 ** b) ** (c / t)).status == "correct"
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda m, t, c: m * t / c, "nats per character"),
-    (lambda m, t, c: m / math.log(2), "bits per TOKEN"),
-    (lambda m, t, c: m * c / t / math.log(2), "upside down"),
-    (lambda m, t, c: m * t / c * math.log(2), "multiplied by ln 2"),
-    (lambda m, t, c: m * t / c / math.log10(2), "log10(2)"),
-    (lambda m, t, c: m * t / c / math.log(10), "ln 10"),
-    (lambda m, t, c: m / c / math.log(2), "divided the MEAN"),
-    (lambda m, t, c: math.log2(m), "a factor"),
-    (lambda m, t, c: "1.2 bits", "a number"),
+    (lambda b, c, t: 2 ** b, "perplexity per CHARACTER"),
+    (lambda b, c, t: 2 ** (b * t / c), "upside down"),
+    (lambda b, c, t: math.exp(b * c / t), "raised e to a loss in BITS"),
+    (lambda b, c, t: 10 ** (b * c / t), "base 10"),
+    (lambda b, c, t: b * c / t, "loss in bits per token"),
+    (lambda b, c, t: b * c / t * math.log(2), "loss in nats per token"),
+    (lambda b, c, t: 2 ** b * c / t, "EXPONENT"),
+    (lambda b, c, t: 2 ** (b * c / t) + 1, "a factor"),
+    (lambda b, c, t: "45", "a number"),
 ])
 def test_ex4_rejects(wrong, words):
     verdict = ex.check_4(wrong)

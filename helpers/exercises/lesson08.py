@@ -5,9 +5,11 @@
 2. ``merge_at_matches(ids, pair, new_id)`` (debug): a ``merge`` with a planted bug
    (:func:`planted_merge`) that merges overlapping occurrences of a pair twice.
 3. ``prediction``, ``measured`` (predict): how many tokens a Russian line costs under the
-   4,096-token vocabulary learnt on Shakespeare.
-4. ``to_bits_per_char(mean_nats_per_token, n_tokens, n_chars)`` (derive): a loss per token
-   turned into bits per character.
+   4,096-token vocabulary learnt on Shakespeare. A correct measurement is ✅ whether or not the
+   prediction held; the verdict reports the gap and names the likely slip behind it.
+4. ``perplexity_per_token(bits_per_char, n_chars, n_tokens)`` (derive): the other direction
+   of section 7's conversion, into another unit: the per-token perplexity a model must reach
+   to score ``bits_per_char`` on a text of ``n_chars`` characters cut into ``n_tokens`` tokens.
 
 Every reference is computed here (with :mod:`helpers.bpe` and :mod:`math`); the known
 mistakes are recognised by computing them too, and named.
@@ -340,7 +342,8 @@ def _number(value, what: str) -> float:
 @checker(3)
 def check_3(prediction, measured, tok_4096):
     """``prediction``: the number of tokens of :data:`RUSSIAN` under ``tok_4096``, written
-    before measuring; ``measured``: ``len(tok_4096.encode_ordinary(russian))``."""
+    before measuring; ``measured``: ``len(tok_4096.encode_ordinary(russian))``. The
+    measurement must be right; the prediction is compared with it, never marked wrong."""
     attempted(prediction)
     prediction = _number(prediction, "prediction")
     if measured is None or measured is Ellipsis:
@@ -350,11 +353,17 @@ def check_3(prediction, measured, tok_4096):
         raise Wrong("pass the lesson's 4,096-token vocabulary as the third argument: "
                     "ex.check_3(prediction, measured, tok_4096)")
     truth = len(tok_4096.encode_ordinary(RUSSIAN))
+    if isinstance(measured, (list, tuple)):
+        raise Wrong(f"measured holds the {len(measured)} token ids themselves; store their "
+                    "number, len(...)")
     measured = _number(measured, "measured")
     n_chars, n_bytes = len(RUSSIAN), len(RUSSIAN.encode("utf-8"))
     letters = sum(ch.isalpha() for ch in RUSSIAN)
     if measured != truth:
+        gpt2_count = len(bpe.BPETokenizer.gpt2().encode_ordinary(RUSSIAN))
         ratio = (f" (that is {n_chars} characters, not tokens)" if measured == n_chars else
+                 f" (that is GPT-2's count, {gpt2_count}: measure with tok_4096)"
+                 if measured == gpt2_count else
                  " (a ratio? store the number of tokens itself)" if measured < 10 else "")
         raise Wrong(f"measured is {measured:g}{ratio}, but tok_4096 encodes the line into "
                     f"{truth} tokens: measure len(tok_4096.encode_ordinary(russian)) on the "
@@ -363,8 +372,9 @@ def check_3(prediction, measured, tok_4096):
            f"punctuation marks x 1 byte = {n_bytes} bytes, and tok_4096 learnt its merges on "
            "Shakespeare's ASCII text, so no merge contains a byte of a Cyrillic letter: one "
            "token per byte")
+    outcome = f"measured {truth} tokens, you predicted {prediction:g}"
     if abs(prediction - truth) <= 1:
-        return f"predicted {prediction:g}, measured {truth}: {why}"
+        return f"{outcome}, so your prediction held. Why {truth}: {why}"
     slips = [
         (n_chars, "one token per character: a Cyrillic letter is 2 UTF-8 bytes, and no merge "
                   "joins them"),
@@ -373,58 +383,61 @@ def check_3(prediction, measured, tok_4096):
         (2 * letters, "the letters alone: the spaces and punctuation marks are tokens too"),
         (3 * n_chars, "3 bytes per character is Chinese; Cyrillic letters take 2, ASCII 1"),
     ]
-    for value, slip in slips:
-        if abs(prediction - value) <= 2:
-            raise Wrong(f"you predicted {prediction:g}, measured {truth}: {slip} ({why})")
-    if prediction < n_chars:
-        raise Wrong(f"you predicted {prediction:g}, fewer tokens than the {n_chars} characters, "
-                    f"measured {truth}: that needs merges, and none covers Cyrillic ({why})")
-    raise Wrong(f"you predicted {prediction:g}, measured {truth}: {why}")
+    slip = next((s for value, s in slips if abs(prediction - value) <= 2),
+                "fewer tokens than characters needs merges, and none covers Cyrillic"
+                if prediction < n_chars else "")
+    gap = f"off by {prediction - truth:+g}"
+    return (f"{outcome} ({gap}), so your prediction did not hold"
+            + (f": it looks like {slip}" if slip else "") + f". Why {truth}: {why}")
 
 
-# ---- exercise 4 (derive): bits per character -------------------------------------------
+# ---- exercise 4 (derive): the per-token perplexity that matches a bits-per-character score
 
-CASES_4 = [(1.1, 1000, 1000), (3.2, 250, 1000), (4.5, 300, 1234), (2.0, 50, 200)]
+# (bits per character, characters, tokens): a character model, then BPE-like ratios
+CASES_4 = [(2.205, 1000, 1000), (2.0, 1000, 400), (1.5, 1234, 300), (3.0, 200, 120)]
 
 
-def _slips_4(mean: float, n_tokens: int, n_chars: int) -> list[tuple[float, str]]:
-    per_char = mean * n_tokens / n_chars
+def _slips_4(bits: float, n_chars: int, n_tokens: int) -> list[tuple[float, str]]:
+    per_token = bits * n_chars / n_tokens          # bits per token
     return [
-        (per_char, "that is nats per character: a bit is ln 2 nats, so divide by ln 2 too"),
-        (mean / math.log(2), "that is bits per TOKEN (the total divided by the number of "
-                             "tokens): spread the total loss, mean x n_tokens, over the "
-                             "characters"),
-        (mean * n_chars / n_tokens / math.log(2),
-         "the ratio is upside down: the total loss is mean x n_tokens, divided by n_chars"),
-        (per_char * math.log(2), "you multiplied by ln 2: a bit is ln 2 nats, so divide"),
-        (per_char / math.log10(2), "that divides by log10(2) = 0.301: a loss in nats uses the "
-                                   "natural log, so bits = nats / ln 2, with ln 2 = 0.693"),
-        (per_char / math.log(10), "that divides by ln 10: bits are base 2, divide by ln 2"),
-        (mean / n_chars / math.log(2), "you divided the MEAN by the characters: the mean is "
-                                       "already per token, multiply it by n_tokens first"),
+        (2 ** bits, "that is the perplexity per CHARACTER: a token stands for n_chars / n_tokens "
+                    "characters, so each token costs that many times more bits"),
+        (2 ** (bits * n_tokens / n_chars), "the ratio is upside down: the text costs "
+                                           "bits x n_chars in all, shared by n_tokens tokens"),
+        (math.exp(per_token), "you raised e to a loss in BITS: e^x is for nats; a loss in bits "
+                              "gives a perplexity of 2^x (or convert: x bits = x ln 2 nats)"),
+        (10 ** per_token, "base 10: a loss in bits gives a perplexity of 2^x"),
+        (per_token, "that is the loss in bits per token, not a perplexity: the perplexity is "
+                    "2 to that power"),
+        (per_token * math.log(2), "that is the loss in nats per token, not a perplexity: the "
+                                  "perplexity is e to that power"),
+        (2 ** bits * n_chars / n_tokens, "you scaled the perplexity itself by n_chars / n_tokens; "
+                                         "log-probabilities add up over the text, so it is the "
+                                         "EXPONENT (the loss) that scales"),
     ]
 
 
 @checker(4)
-def check_4(to_bits_per_char):
-    """``to_bits_per_char(mean_nats_per_token, n_tokens, n_chars)`` ->
-    mean x n_tokens / (n_chars x ln 2)."""
-    for mean, n_tokens, n_chars in CASES_4:
-        where = (f"to_bits_per_char({mean}, {n_tokens}, {n_chars}) "
-                 f"({mean} nats per token, {n_tokens:,} tokens, {n_chars:,} characters)")
-        got = run(to_bits_per_char, mean, n_tokens, n_chars)
+def check_4(perplexity_per_token):
+    """``perplexity_per_token(bits_per_char, n_chars, n_tokens)`` ->
+    2 ** (bits_per_char x n_chars / n_tokens)."""
+    for bits, n_chars, n_tokens in CASES_4:
+        where = (f"perplexity_per_token({bits}, {n_chars}, {n_tokens}) ({bits} bits per "
+                 f"character, {n_chars:,} characters, {n_tokens:,} tokens)")
+        got = run(perplexity_per_token, bits, n_chars, n_tokens)
         if hasattr(got, "item") and getattr(got, "ndim", 0) == 0:
             got = got.item()
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             raise Wrong(f"{where} should be a number (a Python float), got {got!r}")
-        expected = mean * n_tokens / (n_chars * math.log(2))
+        expected = 2 ** (bits * n_chars / n_tokens)
         if math.isclose(got, expected, rel_tol=1e-6):
             continue
         shown = f"{where} is {got:.6g}, expected {expected:.6g}"
-        for value, why in _slips_4(mean, n_tokens, n_chars):
+        for value, why in _slips_4(bits, n_chars, n_tokens):
             if math.isclose(got, value, rel_tol=1e-6):
                 raise Wrong(f"{shown}: {why}")
-        raise Wrong(f"{shown} (a factor {got / expected:.4g} off): the "
-                    "total loss in nats is mean x n_tokens; per character, divide by n_chars; "
-                    "in bits, divide by ln 2")
-    return "mean x tokens / (characters x ln 2), on character and BPE models alike"
+        raise Wrong(f"{shown} (a factor {got / expected:.4g} off): count the whole text's cost "
+                    "in bits, share it among the tokens, and turn that mean loss into a "
+                    "perplexity")
+    return ("2 ** (bits per character x characters / tokens): the text's cost is the same "
+            "however it is cut into predictions")
