@@ -41,7 +41,9 @@ def _with(**wrong):
     # the right shape with transposed values
     (_with(W=lambda a, W, d: a.T @ d), "a.T @ delta"),
     (_with(W=lambda a, W, d: (a.T @ d) if W.shape[0] == W.shape[1] else d.T @ a), "a.T @ delta"),
-    (_with(a=lambda a, W, d: d @ W.T), "shapes of each product"),
+    (_with(a=lambda a, W, d: d @ W.T), "delta @ W.T"),
+    # a rule whose shapes fail on the first, square case too: named, not a bare ValueError
+    (_with(a=lambda a, W, d: d @ a), "2.2's rules are for z = a W"),
     (_with(a=lambda a, W, d: (d @ W.T) if W.shape[0] == W.shape[1] else d @ W), "delta @ W.T"),
     (_with(b=lambda a, W, d: d.mean(axis=0)), "times too small"),
     (_with(b=lambda a, W, d: d), "sums delta over rows"),
@@ -53,6 +55,16 @@ def _with(**wrong):
 def test_ex1_rejects(wrong, words):
     verdict = ex.check_1(wrong)
     assert verdict.status == "wrong" and words in verdict.message, verdict.message
+
+
+def lesson_rules_unchanged(a, W, delta):      # 2.2's rules for z = a W, copied as they are
+    return {"W": a.T @ delta, "b": delta.sum(axis=0), "a": delta @ W.T}
+
+
+def test_ex1_lesson_rules_unchanged_get_a_named_message():
+    verdict = ex.check_1(lesson_rules_unchanged)
+    assert verdict.status == "wrong" and "the rule for z = a W" in verdict.message, verdict
+    assert "ValueError" not in verdict.message
 
 
 def test_ex1_feedback_shows_the_relative_error():
@@ -116,7 +128,7 @@ def test_ex2_stub_solution():
     (backward_sigmoid_slope, "sigmoid"),
     (backward_no_mean, "divide by n"),
     (backward_bias_not_summed, "shape"),
-    (backward_z_instead_of_a, "finite differences"),
+    (backward_z_instead_of_a, "that is 1 - z1^2"),
     (lambda p, c, y: [1, 2, 3], "dict"),
     (lambda p, c, y: {"W1": "a", "b1": "a", "W2": "a", "b2": "a"}, "array of numbers"),
     (lambda p, c, y: {"W1": 0}, "no gradient for"),
@@ -162,6 +174,26 @@ def l2_gradient_forgotten(X, y, W, lam):
     return loss, loss_and_grad(X, y, W)[1]
 
 
+def l2_mean_penalty(X, y, W, lam):            # lambda/2 * mean(W^2) instead of the sum
+    loss, grad = loss_and_grad(X, y, W)
+    return loss + 0.5 * lam * np.mean(W[1:] ** 2), grad + lam * np.vstack([[0], W[1:]]) / len(W)
+
+
+def l2_mutates_and_restores(X, y, W, lam):     # changes W, then undoes it before returning
+    bias = W[0, 0]
+    W[0] = 0
+    loss, grad = loss_and_grad(X, y, W)
+    loss, grad = loss + 0.5 * lam * np.sum(W ** 2), grad + lam * W
+    W[0] = bias
+    return loss, grad
+
+
+def l2_mutates_only_at_the_minimiser(X, y, W, lam):   # a change on the second call only
+    if lam and np.abs(loss_and_grad_l2(X, y, W, lam)[1]).max() < 1e-9:
+        W[0] = W[0]
+    return loss_and_grad_l2(X, y, W, lam)
+
+
 def test_ex3_stub_solution():
     assert ex.check_3(l2_stub).status == "todo"
     assert ex.check_3(loss_and_grad_l2).status == "correct"
@@ -172,6 +204,9 @@ def test_ex3_stub_solution():
     (l2_double_gradient, "not 2 * lambda"),
     (l2_no_half, "lambda/2"),
     (l2_gradient_forgotten, "missing from the gradient"),
+    (l2_mean_penalty, "not their mean"),
+    (l2_mutates_and_restores, "wrote into the caller's W"),
+    (l2_mutates_only_at_the_minimiser, "wrote into the caller's W"),
     (lambda X, y, W, lam: 3.0, "pair"),
     (lambda X, y, W, lam: (loss_and_grad_l2(X, y, W, lam)[0], np.zeros(len(W))), "shape"),
     (lambda X, y, W, lam: ("loss", W), "array of numbers"),
@@ -190,8 +225,16 @@ def l2_mutates_W(X, y, W, lam):       # the issue-19 slip: zeroes the caller's b
 
 def test_ex3_rejects_a_function_that_changes_the_callers_W():
     verdict = ex.check_3(l2_mutates_W)
-    assert verdict.status == "wrong" and "changed the caller's W" in verdict.message, verdict
+    assert verdict.status == "wrong" and "wrote into the caller's W" in verdict.message, verdict
     assert "W.copy()" in verdict.message
+
+
+def test_ex3_gradient_messages_read_as_sentences():
+    for wrong, words in ((l2_double_gradient, "not 2 * lambda * W."),
+                         (l2_gradient_forgotten, "The penalty is missing from the gradient.")):
+        message = ex.check_3(wrong).message
+        assert "the gradient differs from the expected values" in message, message
+        assert message.endswith(words) and "gradient:" not in message, message
 
 
 # ---- exercise 4 -------------------------------------------------------------------

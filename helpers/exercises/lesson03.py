@@ -62,7 +62,8 @@ def _linear_slip(name: str, got: np.ndarray, a, W, delta, expected: np.ndarray) 
 
 @checker(1)
 def check_1(linear_backward):
-    cases = [(0, 4, 2, 3), (1, 5, 3, 3), (2, 1, 4, 1), (3, 6, 5, 2)]   # (seed, n, in m, out k)
+    # the square case first: 2.2's rules (for z = a W) run there and get a named message
+    cases = [(1, 5, 3, 3), (0, 4, 2, 3), (2, 1, 4, 1), (3, 6, 5, 2)]   # (seed, n, in m, out k)
     for seed, n, m, k in cases:
         rng = np.random.default_rng(seed)
         a, W, b = rng.normal(size=(n, m)), rng.normal(size=(k, m)), rng.normal(size=k)
@@ -71,7 +72,8 @@ def check_1(linear_backward):
             grads = run(linear_backward, a.copy(), W.copy(), delta.copy())
         except Wrong as e:
             raise Wrong(f"{e} (with a of shape {a.shape}, W {W.shape}, delta {delta.shape}: "
-                        "check the shapes of each product)") from None
+                        "check the shapes of each product; 2.2's rules are for z = a W, and "
+                        "here W is (out, in))") from None
         if not isinstance(grads, dict):
             raise Wrong(f"linear_backward should return a dict with keys 'W', 'b', 'a', "
                         f"got {type(grads).__name__}")
@@ -181,17 +183,23 @@ def check_2(backward_tanh):
             if not err < 1e-6:
                 hint = _what_went_wrong(got, reference[name], n)
                 if not hint and name in ("W1", "b1"):
-                    sigmoid_slope = _sigmoid_slip(params, cache, y, name)
-                    if relative_error(got, sigmoid_slope) < 1e-6:
-                        hint = " (that is the sigmoid's a(1 - a); tanh' = 1 - tanh^2)"
+                    slips = {"sigmoid": (cache["a1"] * (1 - cache["a1"]),
+                                         " (that is the sigmoid's a(1 - a); tanh' = 1 - tanh^2)"),
+                             "z": (1 - cache["z1"] ** 2,
+                                   " (that is 1 - z1^2; tanh'(z) = 1 - tanh(z)^2, that is "
+                                   "1 - a1^2, with a1 from the cache)")}
+                    for slope, message in slips.values():
+                        if relative_error(got, _slope_slip(params, cache, y, name, slope)) < 1e-6:
+                            hint = message
                 raise Wrong(f"{where} disagrees with finite differences "
                             f"(relative error {err:.1e}){hint}")
     return "every gradient matches finite differences, in 3 networks"
 
 
-def _sigmoid_slip(params, cache, y, name):
+def _slope_slip(params, cache, y, name, slope):
+    """The first layer's gradient with ``slope`` in place of tanh'(z1)."""
     delta2 = (cache["z2"] - y) / len(y)
-    delta1 = (delta2 @ params["W2"].T) * cache["a1"] * (1 - cache["a1"])
+    delta1 = (delta2 @ params["W2"].T) * slope
     return cache["x"].T @ delta1 if name == "W1" else delta1.sum(axis=0)
 
 
@@ -220,19 +228,33 @@ def _unpack_pair(result, name: str):
     return result
 
 
+def _call_read_only(loss_and_grad_l2, X, y, W, lam, where: str):
+    """Call with a read-only copy of W, so that any write into it (even one undone before
+    returning) raises and is named; then check that W came back unchanged."""
+    W_given = W.copy()
+    W_given.setflags(write=False)
+    try:
+        result = run(loss_and_grad_l2, X.copy(), y.copy(), W_given, lam)
+    except Wrong as e:
+        if "read-only" in str(e):
+            raise Wrong(f"{where}: loss_and_grad_l2 wrote into the caller's W (this check passes "
+                        "W read-only, so NumPy refused the assignment): work on a copy, "
+                        "W.copy(), never on W itself") from None
+        raise
+    if not np.array_equal(W_given, W):
+        changed = [int(i) for i in np.flatnonzero(W_given.ravel() != W.ravel())]
+        raise Wrong(f"{where}: loss_and_grad_l2 changed the caller's W (entries {changed}): "
+                    "work on a copy, W.copy(), never on W itself")
+    return result
+
+
 @checker(3)
 def check_3(loss_and_grad_l2):
     for case, (seed, lam) in enumerate([(0, 0.1), (1, 1.0), (2, 0.0), (3, 0.5)], start=1):
         X, y, W = _regression_problem(seed)
-        W_given = W.copy()                    # the caller's W: it must come back unchanged
-        loss, grad = _unpack_pair(run(loss_and_grad_l2, X.copy(), y.copy(), W_given, lam),
-                                  "loss_and_grad_l2")
         where = f"case {case} (lambda = {lam})"
-        if not np.array_equal(W_given, W):
-            changed = [int(i) for i in np.flatnonzero(W_given.ravel() != W.ravel())]
-            raise Wrong(f"{where}: loss_and_grad_l2 changed the caller's W (entries {changed}; "
-                        f"W[0] was {W[0, 0]:.6f}, is now {W_given[0, 0]:.6f}): "
-                        "work on a copy, W.copy(), never on W itself")
+        loss, grad = _unpack_pair(_call_read_only(loss_and_grad_l2, X, y, W, lam, where),
+                                  "loss_and_grad_l2")
         loss_ref, grad_ref = _l2_reference(X, y, W, lam)
         expect_true(np.size(loss) == 1, f"{where}: the loss should be one number, "
                                         f"got shape {np.shape(loss)}")
@@ -240,29 +262,37 @@ def check_3(loss_and_grad_l2):
         if not np.isclose(loss, loss_ref, rtol=1e-8, atol=1e-12):
             bias_too = loss_ref + 0.5 * lam * float(W[0, 0] ** 2)
             hint = ""
+            data = 0.5 * np.mean((X @ W - y) ** 2)
             if lam and np.isclose(loss, bias_too, rtol=1e-8):
                 hint = ": the bias W[0] is penalised too, leave it out"
             elif lam and np.isclose(loss, loss_ref + 0.5 * lam * np.sum(W[1:] ** 2), rtol=1e-8):
                 hint = ": the penalty is (lambda/2) times the sum of squares, not lambda times"
-            raise Wrong(f"{where}: the loss is {loss:.6g}, expected {loss_ref:.6g}{hint}")
+            elif lam and any(np.isclose(loss, data + 0.5 * lam * np.mean(w ** 2), rtol=1e-8)
+                             for w in (W[1:], W)):
+                hint = (": the penalty is (lambda/2) times the SUM of the squared weights, "
+                        "not their mean")
+            raise Wrong(f"{where}: the loss is {loss:.10g}, expected {loss_ref:.10g}{hint}")
         expect_true(np.shape(grad) == W.shape, f"{where}: the gradient has shape {np.shape(grad)}, "
                                                f"expected {W.shape}, the shape of W")
         grad = _numbers(grad, f"{where}: the gradient")
         if not np.allclose(grad, grad_ref, rtol=1e-8, atol=1e-12):
             hint = ""
             if lam and np.isclose(grad[0, 0], grad_ref[0, 0] + lam * W[0, 0]):
-                hint = ": the bias W[0] gets a penalty term, it should get none"
+                hint = " The bias W[0] gets a penalty term; it should get none."
             elif lam and np.allclose(grad[1:], grad_ref[1:] + lam * W[1:]):
-                hint = ": the penalty's gradient is lambda * W, not 2 * lambda * W"
+                hint = " The penalty's gradient is lambda * W, not 2 * lambda * W."
             elif lam and np.allclose(grad, X.T @ (X @ W - y) / len(X)):
-                hint = ": the penalty is missing from the gradient"
-            expect_close(grad, grad_ref, f"{where}: the gradient{hint}", rtol=1e-8, atol=1e-12)
+                hint = " The penalty is missing from the gradient."
+            try:
+                expect_close(grad, grad_ref, f"{where}: the gradient", rtol=1e-8, atol=1e-12)
+            except Wrong as e:
+                raise Wrong(f"{e}.{hint}") from None
         # at the exact minimiser the gradient must vanish
         D = np.eye(len(W))
         D[0, 0] = 0
         n = len(X)
         W_star = np.linalg.solve(X.T @ X / n + lam * D, X.T @ y / n)
-        _, grad_star = _unpack_pair(run(loss_and_grad_l2, X.copy(), y.copy(), W_star.copy(), lam),
+        _, grad_star = _unpack_pair(_call_read_only(loss_and_grad_l2, X, y, W_star, lam, where),
                                     "loss_and_grad_l2")
         expect_true(np.abs(_numbers(grad_star, f"{where}: the gradient")).max() < 1e-9,
                     f"{where}: the gradient is not zero at the exact minimiser")
