@@ -80,50 +80,69 @@ def test_2_names_fixed_centres_sign_and_each_factor():
            "wrong", "only b's mean")
     expect(ex.check_2(lambda x, ma, na, mb, nb: _d(x, mb) - na / (na - 1) * _d(x, ma)),
            "wrong", "only a's mean")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) * _d(x, mb)
+                      - (na - 1) / na * _d(x, ma)), "wrong", "a's factor is upside down")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: (nb + 1) / nb * _d(x, mb)
+                      - na / (na - 1) * _d(x, ma)), "wrong", "b's factor is upside down")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: (nb + 1) / (nb + 2) * _d(x, mb)
+                      - na / (na - 1) * _d(x, ma)), "wrong", "off by one", "n_b + 1")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) * _d(x, mb) ** 0.5
+                      - na / (na - 1) * _d(x, ma) ** 0.5), "wrong", "not squared")
     expect(ex.check_2(lambda x, ma, na, mb, nb: move_cost(x, ma, na, mb, nb) * 1.01), "wrong",
            "relative error 1.00%")
     expect(ex.check_2(lambda x, ma, na, mb, nb: [move_cost(x, ma, na, mb, nb)]), "wrong",
            "a number")
 
 
-# --- 3. cluster names ------------------------------------------------------------------
+# --- 3. held-out accuracy of the cluster names ------------------------------------------
 
-def cluster_names(cluster_labels, true_labels, k):  # the solution
+def heldout_accuracy(train_clusters, train_labels, test_clusters, test_labels, k):  # solution
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    pair_counts = torch.bincount(train_clusters * n_classes + train_labels,
+                                 minlength=k * n_classes).reshape(k, n_classes)
+    names = pair_counts.argmax(dim=1)
+    return (names[test_clusters] == test_labels).float().mean().item()
+
+
+def _named(train_c, train_y, k, ties="smallest"):
     names = []
     for j in range(k):
-        members = true_labels[cluster_labels == j]
-        names.append(torch.bincount(members).argmax())
+        counts = torch.bincount(train_y[train_c == j])
+        names.append(len(counts) - 1 - counts.flip(0).argmax() if ties == "largest"
+                     else counts.argmax())
     return torch.stack(names)
 
 
 def test_3_solution_is_correct():
-    expect(ex.check_3(cluster_names), "correct")
+    expect(ex.check_3(heldout_accuracy), "correct")
+    expect(ex.check_3(lambda *a: torch.tensor(heldout_accuracy(*a))), "correct")
 
 
-def test_3_rejects_counts_transposed_table_and_shape():
-    def counts(cluster_labels, true_labels, k):
-        return torch.stack([torch.bincount(true_labels[cluster_labels == j]).max()
-                            for j in range(k)])
-    expect(ex.check_3(counts), "wrong", "argmax")
+def test_3_names_test_labels_training_purity_counts_ties_and_columns():
+    def named_with_test_labels(train_c, train_y, test_c, test_y, k):
+        return float((_named(test_c, test_y, k)[test_c] == test_y).float().mean())
+    expect(ex.check_3(named_with_test_labels), "wrong", "TEST labels", "not a prediction")
 
-    def majority_cluster_per_label(cluster_labels, true_labels, k):     # the table read sideways
-        return torch.stack([torch.bincount(cluster_labels[true_labels == c], minlength=k).argmax()
-                            for c in range(k)])
-    expect(ex.check_3(majority_cluster_per_label), "wrong", "read by columns")
+    def training_purity(train_c, train_y, test_c, test_y, k):
+        return float((_named(train_c, train_y, k)[train_c] == train_y).float().mean())
+    expect(ex.check_3(training_purity), "wrong", "purity of the TRAINING points")
 
-    def first_point(cluster_labels, true_labels, k):                    # not the majority
-        return torch.stack([true_labels[cluster_labels == j][0] for j in range(k)])
-    expect(ex.check_3(first_point), "wrong", "most of its points")
+    def count_right(train_c, train_y, test_c, test_y, k):
+        return int((_named(train_c, train_y, k)[test_c] == test_y).sum())
+    expect(ex.check_3(count_right), "wrong", "number of test points", "share")
 
-    def ties_to_largest(cluster_labels, true_labels, k):
-        names = []
-        for j in range(k):
-            counts = torch.bincount(true_labels[cluster_labels == j])
-            names.append(len(counts) - 1 - counts.flip(0).argmax())
-        return torch.stack(names)
+    def ties_to_largest(train_c, train_y, test_c, test_y, k):
+        return float((_named(train_c, train_y, k, "largest")[test_c] == test_y).float().mean())
     expect(ex.check_3(ties_to_largest), "wrong", "tie", "smallest")
 
-    expect(ex.check_3(lambda c, t, k: cluster_names(c, t, k)[None]), "wrong", "shape")
+    def by_columns(train_c, train_y, test_c, test_y, k):     # the counts table read sideways
+        n = int(train_y.max()) + 1
+        table = torch.bincount(train_c * n + train_y, minlength=k * n).reshape(k, n)
+        return float((table.argmax(0)[test_c] == test_y).float().mean())
+    expect(ex.check_3(by_columns), "wrong", "read by columns")
+
+    expect(ex.check_3(lambda *a: [heldout_accuracy(*a)]), "wrong", "a number")
+    expect(ex.check_3(lambda *a: heldout_accuracy(*a) + 0.01), "wrong", "expected")
 
 
 # --- 4. Lloyd's loop, empty clusters filled by the move that lowers J most ----------------
@@ -139,11 +158,11 @@ def _means_and_sizes(X, labels, k):
 
 
 def lloyd_safe(X, init, max_iters=100, fill="move", stale=False, converge=True,
-               in_place=False):
+               in_place=False, guard=True, extra_update=False):
     """The solution (default arguments) and, through the flags, the slips a learner makes."""
     k = len(init)
     labels = _nearest(X, init)
-    for _ in range(max_iters if converge else 1):
+    for _ in range((max_iters if converge else 1) + extra_update):
         filled = labels.clone()
         drop, seeds = None, {}
         for j in range(k):
@@ -154,16 +173,17 @@ def lloyd_safe(X, init, max_iters=100, fill="move", stale=False, converge=True,
                 n = sizes[filled]
                 drop = ((X - means[filled]) ** 2).sum(1)
                 if fill != "farthest":
-                    drop = drop * n / (n - 1).clamp_min(1)
-                drop[n < 2] = -float("inf")
+                    drop = drop * n / ((n - 1).clamp_min(1) if guard else n - 1)
+                if guard:
+                    drop[n < 2] = -float("inf")
             i = int(drop.argmax())
             drop[i] = -float("inf")
             seeds[j] = i
             if fill in ("move", "once"):
                 filled[i] = j
         centres = _means_and_sizes(X, filled, k)[0]
-        for j, i in seeds.items():
-            centres[j] = X[i]                           # the same for "move"; "keep" needs it
+        for j, i in seeds.items() if fill in ("keep", "farthest") else ():
+            centres[j] = X[i]                           # the re-seed point, kept in its old mean
         if fill is None:
             centres[_means_and_sizes(X, filled, k)[1] == 0] = float("nan")
         if in_place:
@@ -213,6 +233,12 @@ def test_4_names_section_6s_rule_a_point_kept_in_its_old_mean_and_scores_compute
             labels = new_labels
         return centres, new_labels
     expect(ex.check_4(first_point), "wrong", "which point fills each empty cluster")
+
+
+def test_4_names_a_lone_point_that_leaves_its_cluster_and_one_update_too_many():
+    expect(ex.check_4(_slip(guard=False)), "wrong", "alone in its cluster", "NaN",
+           "may not move")
+    expect(ex.check_4(_slip(extra_update=True)), "wrong", "after one update", "TWO updates")
 
 
 def test_4_rejects_ignoring_max_iters_stale_labels_one_step_and_in_place():
@@ -268,6 +294,24 @@ def test_5_rejects_jumps_stale_counts_and_missing_counts():
     expect(ex.check_5(lambda c, n, b: _variant(c, n, b, update_counts=False)), "wrong",
             "not updated")
     expect(ex.check_5(lambda c, n, b: c), "wrong", "two tensors")
+
+
+def test_5_names_a_1_over_n_step_a_fixed_step_and_a_sum_for_the_mean():
+    def step(kind):
+        def minibatch(centres, counts, batch):
+            centres, counts = centres.clone(), counts.clone()
+            labels = ((batch[:, None, :] - centres[None, :, :]) ** 2).sum(-1).argmin(1)
+            for j in labels.unique().tolist():
+                members = batch[labels == j]
+                counts[j] += len(members)
+                target = members.sum(0) if kind == "sum" else members.mean(0)
+                rate = {"one": 1 / counts[j], "fixed": 0.1}.get(kind, len(members) / counts[j])
+                centres[j] += rate * (target - centres[j])
+            return centres, counts
+        return minibatch
+    expect(ex.check_5(step("one")), "wrong", "1 / n_j", "b_j / n_j")
+    expect(ex.check_5(step("fixed")), "wrong", "fixed 0.1")
+    expect(ex.check_5(step("sum")), "wrong", "SUM", "mean")
 
 
 def test_5_names_a_step_that_changes_the_callers_tensors():

@@ -4,8 +4,9 @@
    squared differences over the wrong axis).
 2. ``move_cost(x, mean_a, n_a, mean_b, n_b)``: derive the exact change of the inertia when
    one point moves to another cluster, both means moving with it.
-3. ``cluster_names(cluster_labels, true_labels, k)``: name each cluster after its
-   majority class, to classify with a clustering.
+3. ``heldout_accuracy(train_clusters, train_labels, test_clusters, test_labels, k)``: name
+   each cluster after the majority label of its TRAINING points, then score those names on
+   held-out points (does purity's rise with k carry over to unseen images?).
 4. ``lloyd_safe(X, init, max_iters)``: Lloyd's loop that fills each empty cluster by the
    move that lowers J most (exercise 2's formula), from starts that force empty clusters.
 5. ``minibatch_step(centres, counts, batch)``: one step of mini-batch k-means.
@@ -120,6 +121,18 @@ def _move_slips(x, mean_a, n_a, mean_b, n_b):
         (grow * to_b - n_a / (n_a + 1) * to_a, "cluster a's factor is wrong: x is still IN a "
                                                "(n_a counts it), so removing it is the reverse "
                                                "of adding a point to a cluster of n_a - 1"),
+        (grow * to_b - (n_a - 1) / n_a * to_a, "cluster a's factor is upside down: (n_a - 1) / "
+                                               "n_a is for a point JOINING a cluster of n_a - 1; "
+                                               "leaving removes n_a / (n_a - 1) |x - mu_a|^2"),
+        ((n_b + 1) / n_b * to_b - shrink * to_a, "cluster b's factor is upside down: joining a "
+                                                 "cluster of n_b points adds n_b / (n_b + 1) "
+                                                 "|x - mu_b|^2, less than the squared distance"),
+        ((n_b + 1) / (n_b + 2) * to_b - shrink * to_a, "cluster b's factor is off by one: n_b "
+                                                       "does not count x, so b grows from n_b to "
+                                                       "n_b + 1 points: n_b / (n_b + 1)"),
+        (grow * to_b ** 0.5 - shrink * to_a ** 0.5, "the distances are not squared: J sums "
+                                                    "SQUARED distances, so the costs use "
+                                                    "|x - mu|^2"),
         (grow * to_b - to_a, "only b's mean moves in your formula; a's mean moves too when x "
                              "leaves"),
         (to_b - shrink * to_a, "only a's mean moves in your formula; b's mean moves too when x "
@@ -159,42 +172,81 @@ def check_2(move_cost):
     raise Wrong(f"{said} (relative error {abs(got[i] - exact) / abs(exact):.2%})")
 
 
-# --- 3. name the clusters -------------------------------------------------------------
+# --- 3. name the clusters on training points, score them on held-out points ---------------
 
-@checker(3)
-def check_3(cluster_names):
-    """``cluster_names(cluster_labels, true_labels, k)`` -> (k,) integer tensor: for each
-    cluster, the true label most of its points have (ties: the smallest label)."""
+def _names(clusters, labels, k, n_classes, ties="smallest"):
+    table = torch.zeros(k, n_classes, dtype=torch.long)
+    table.index_put_((clusters, labels), torch.ones_like(labels), accumulate=True)
+    if ties == "largest":
+        return n_classes - 1 - table.flip(1).argmax(1)
+    return table.argmax(1)
+
+
+def _heldout_cases():
     g = torch.Generator().manual_seed(0)
     cases = []
-    for n, k, n_classes in ((200, 5, 4), (300, 8, 6), (60, 3, 3)):
+    def draw(n, k, n_classes, shift):
         clusters = torch.cat([torch.arange(k), torch.randint(0, k, (n - k,), generator=g)])
-        truth = (clusters * 7 + torch.randint(0, 3, (n,), generator=g)) % n_classes
-        cases.append((clusters, truth, k, n_classes))
-    cases.append((torch.tensor([0, 0, 1, 1, 1, 1, 2]), torch.tensor([2, 1, 0, 3, 3, 0, 1]), 3, 4))
-    for clusters, truth, k, n_classes in cases:                 # the last one has two ties
-        got = _tensor(run(cluster_names, clusters.clone(), truth.clone(), k),
-                      "cluster_names' result")
-        expect_shape(got, (k,), f"the names of {k} clusters")
-        table = torch.zeros(k, n_classes, dtype=torch.long)
-        table.index_put_((clusters, truth), torch.ones_like(truth), accumulate=True)
-        expected = table.argmax(1)
-        if torch.equal(got.long(), expected):
+        noise = torch.randint(0, n_classes, (n,), generator=g)
+        keep = torch.rand(n, generator=g) < 0.55                # labels follow the clusters
+        major = (clusters * 3 + 1 + shift * (clusters % 2)) % n_classes
+        return clusters, torch.where(keep, major, noise)
+
+    for n_train, n_test, k, n_classes in ((300, 200, 4, 6), (400, 150, 9, 5), (120, 90, 4, 3)):
+        # in the test points the odd clusters have another majority: the names must not see it
+        cases.append((*draw(n_train, k, n_classes, 0), *draw(n_test, k, n_classes, 1),
+                      k, n_classes))
+    # ties in the training counts (cluster 0: labels 1 and 2; cluster 1: 0 and 2)
+    cases.append((torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([2, 1, 0, 2, 1, 1, 0]),
+                  torch.tensor([0, 0, 1, 2, 1]), torch.tensor([1, 1, 0, 1, 2]), 3, 3))
+    return cases
+
+
+@checker(3)
+def check_3(heldout_accuracy):
+    """``heldout_accuracy(train_clusters, train_labels, test_clusters, test_labels, k)`` ->
+    a float: the share of test points whose cluster's name is their label, each cluster named
+    after the most frequent label among its TRAINING points (ties: the smallest label)."""
+    for train_c, train_y, test_c, test_y, k, n_classes in _heldout_cases():
+        value = run(heldout_accuracy, train_c.clone(), train_y.clone(), test_c.clone(),
+                    test_y.clone(), k)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Wrong(f"heldout_accuracy should return a number, got {type(value).__name__}")
+        got = float(value)
+        names = _names(train_c, train_y, k, n_classes)
+        expected = float((names[test_c] == test_y).double().mean())
+        if abs(got - expected) < 1e-6:
             continue
-        if torch.equal(got.long(), table.max(1).values):
-            raise Wrong("you return the size of each cluster's majority, not which label it is "
-                        "(argmax, not max)")
-        j = int((got.long() != expected).nonzero()[0])
-        said = (f"cluster {j} is named {int(got[j])}, but most of its points have label "
-                f"{int(expected[j])} (its counts per label: {table[j].tolist()})")
-        m = min(k, n_classes)
-        if torch.equal(got.long()[:m], table.argmax(0)[:m]):
-            raise Wrong(f"{said}: you named each LABEL after the cluster that holds most of it "
-                        "(the counts table read by columns); name each cluster after its row")
-        largest = n_classes - 1 - table.flip(1).argmax(1)       # ties to the largest label
-        if torch.equal(got.long(), largest):
-            raise Wrong(f"{said}: a tie is broken towards the largest label; the task asks "
-                        "for the smallest")
+        where = f"for {len(train_c)} training and {len(test_c)} test points, k = {k}"
+        said = f"got {got:.6f}, expected {expected:.6f} {where}"
+
+        def score(names, clusters, labels):
+            return float((names[clusters] == labels).double().mean())
+        slips = [
+            (score(_names(test_c, test_y, k, n_classes), test_c, test_y),
+             "the clusters are named with the TEST labels: that is the purity of the test points, "
+             "not a prediction; name them with the training labels only"),
+            (score(names, train_c, train_y),
+             "that is the purity of the TRAINING points; score the names on the test points"),
+            (int((names[test_c] == test_y).sum()),
+             "that is the number of test points named right; return the share (divide by their "
+             "number)"),
+            (score(_names(train_c, train_y, k, n_classes, "largest"), test_c, test_y),
+             "a tie in the training counts is broken towards the largest label; the task asks "
+             "for the smallest"),
+        ]
+        if k <= n_classes:
+            table = torch.zeros(k, n_classes, dtype=torch.long)
+            table.index_put_((train_c, train_y), torch.ones_like(train_y), accumulate=True)
+            by_column = table.argmax(0)                       # label -> the cluster holding most
+            slips.append((score(by_column, test_c, test_y),
+                          "you named each LABEL after the cluster that holds most of it (the "
+                          "counts table read by columns); name each cluster after its row"))
+        for value, why in slips:
+            if abs(got - value) < 1e-6:
+                raise Wrong(f"{said}: {why}")
         raise Wrong(said)
 
 
@@ -223,14 +275,15 @@ def _fill_empty(X, labels, k, rule="move"):
             score = ((X - means[labels]) ** 2).sum(1)
             if rule != "farthest":
                 score = score * n / (n - 1).clamp_min(1)
-            score[n < 2] = -float("inf")
-            score[list(seeds.values())] = -float("inf")
+            score[n < 2] = float("inf") if rule == "lone" else -float("inf")
+            if rule != "lone":                  # without the guard a lone seed can leave again
+                score[list(seeds.values())] = -float("inf")
         i = int(score.argmax())
         score[i] = -float("inf")
         seeds[j] = i
-        if rule in ("move", "once"):
+        if rule in ("move", "once", "lone"):
             labels[i] = j
-    if rule in ("move", "once"):
+    if rule in ("move", "once", "lone"):
         return _means(X, labels, k)[0]
     centres = _means(X, labels, k)[0]
     for j, i in seeds.items():
@@ -258,6 +311,9 @@ _FILL_SLIPS = {
             "(change its label) before the means are taken",
     "once": "with several empty clusters, the scores are computed once; after each move recount "
             "the clusters and recompute their means (a cluster may have lost a point)",
+    "lone": "a point alone in its cluster left it (its score n_a / (n_a - 1) |x - mu_a|^2 is "
+            "1/0 * 0 = NaN, which argmax picks), emptying its own cluster; a point alone in its "
+            "cluster may not move",
 }
 
 
@@ -270,6 +326,8 @@ def _lloyd_starts():
         ("two identical centres", torch.tensor([a, a, b, c, pair], dtype=X.dtype)),
         ("two far centres at once", torch.tensor([a, b, pair, [30.0, 30.0], [-30.0, 30.0]],
                                                  dtype=X.dtype)),
+        ("a point alone in its cluster", torch.tensor([a, b, [13.0, 1.0], [13.0, -9.0],
+                                                       [30.0, 30.0]], dtype=X.dtype)),
     ]
 
 
@@ -297,6 +355,11 @@ def check_4(lloyd_safe):
                 raise Wrong(f"the labels should be integer cluster indices, got {labels.dtype}")
             labels = labels.long()
             bad = (~torch.isfinite(centres).all(1)).nonzero().flatten().tolist()
+            lone_centres, lone_labels = _lloyd_reference(X, init, max_iters, "lone")
+            if not torch.equal(lone_labels, _lloyd_reference(X, init, max_iters)[1]) and (
+                    bad or (torch.equal(labels, lone_labels)
+                        and torch.allclose(centres, lone_centres, atol=1e-9))):
+                raise Wrong(f"{_FILL_SLIPS['lone']} {where}")   # the guard matters here
             if bad:
                 raise Wrong(f"centre {bad[0]} is {centres[bad[0]].tolist()} {where}: its cluster "
                             "got no points and the mean of nothing is NaN; fill an empty "
@@ -326,6 +389,12 @@ def check_4(lloyd_safe):
             said = (f"centre {j} is {[round(v, 4) for v in centres[j].tolist()]}, expected "
                     f"{[round(v, 4) for v in ref_centres[j].tolist()]} {where}")
             if max_iters == 1:
+                two_centres, two_labels = _lloyd_reference(X, init, 2)
+                if torch.equal(labels, two_labels) and torch.allclose(centres, two_centres,
+                                                                      atol=1e-9):
+                    raise Wrong(f"after one update {said}: that is where the loop is after TWO "
+                                "updates; with max_iters=1 do exactly one (a loop that runs "
+                                "max_iters + 1 times?)")
                 end_centres, end_labels = _lloyd_reference(X, init, 100)
                 if torch.equal(labels, end_labels) and torch.allclose(centres, end_centres,
                                                                       atol=1e-9):
@@ -341,7 +410,7 @@ def check_4(lloyd_safe):
 
 # --- 5. one step of mini-batch k-means ---------------------------------------------------
 
-def _minibatch_reference(centres, counts, batch, counts_first=True, step_one=False):
+def _minibatch_reference(centres, counts, batch, counts_first=True, step_one=False, step=None):
     centres, counts = centres.clone(), counts.clone()
     labels = pairwise_sq_distances(batch, centres).argmin(1)
     for j in labels.unique().tolist():
@@ -350,6 +419,12 @@ def _minibatch_reference(centres, counts, batch, counts_first=True, step_one=Fal
         counts[j] += len(members)
         if step_one:
             centres[j] = members.mean(0)
+        elif step == "one_over_n":
+            centres[j] += (members.mean(0) - centres[j]) / counts[j]
+        elif step == "fixed":
+            centres[j] += 0.1 * (members.mean(0) - centres[j])
+        elif step == "sum":
+            centres[j] += len(members) / counts[j] * (members.sum(0) - centres[j])
         else:
             seen = counts[j] if counts_first else old.clamp_min(1)
             centres[j] += len(members) / seen * (members.mean(0) - centres[j])
@@ -400,6 +475,16 @@ def check_5(minibatch_step):
         if torch.allclose(new_centres, stale, atol=1e-6) or not torch.isfinite(new_centres).all():
             raise Wrong(f"the step uses the count before this batch {where}; update "
                         "n_j += b_j first, then step by b_j / n_j")
+        for step, why in (("one_over_n", "each centre steps by 1 / n_j, as if its b_j points were "
+                                         "one; step by b_j / n_j"),
+                          ("fixed", "each centre steps by a fixed 0.1 towards its batch mean; the "
+                                    "step b_j / n_j shrinks as the centre sees more points, which "
+                                    "keeps it the running mean"),
+                          ("sum", "the step goes towards the SUM of the centre's batch points; "
+                                  "use their mean")):
+            if torch.allclose(new_centres, _minibatch_reference(centres, counts, batch,
+                                                                step=step)[0], atol=1e-6):
+                raise Wrong(f"{why} {where}")
         i = int((new_centres - ref_centres).abs().sum(1).argmax())
         raise Wrong(f"centre {i} is {[round(v, 4) for v in new_centres[i].tolist()]}, expected "
                     f"{[round(v, 4) for v in ref_centres[i].tolist()]} {where}")
