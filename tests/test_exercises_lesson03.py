@@ -119,6 +119,17 @@ def backward_z_instead_of_a(params, cache, y):     # 1 - z^2 instead of 1 - tanh
     return grads
 
 
+def _with_slope(slope_of):
+    def answer(params, cache, y):
+        grads = backward_tanh(params, cache, y)
+        delta2 = (cache["z2"] - y) / len(y)
+        delta1 = (delta2 @ params["W2"].T) * slope_of(cache)
+        grads["W1"] = cache["x"].T @ delta1
+        grads["b1"] = delta1.sum(axis=0)
+        return grads
+    return answer
+
+
 def test_ex2_stub_solution():
     assert ex.check_2(backward_tanh_stub).status == "todo"
     assert ex.check_2(backward_tanh).status == "correct"
@@ -129,6 +140,8 @@ def test_ex2_stub_solution():
     (backward_no_mean, "divide by n"),
     (backward_bias_not_summed, "shape"),
     (backward_z_instead_of_a, "that is 1 - z1^2"),
+    (_with_slope(lambda c: 1 - c["a1"]), "that is 1 - a1, not squared"),
+    (_with_slope(lambda c: 1 - np.tanh(c["a1"]) ** 2), "tanh applied twice"),
     (lambda p, c, y: [1, 2, 3], "dict"),
     (lambda p, c, y: {"W1": "a", "b1": "a", "W2": "a", "b2": "a"}, "array of numbers"),
     (lambda p, c, y: {"W1": 0}, "no gradient for"),
@@ -179,6 +192,18 @@ def l2_mean_penalty(X, y, W, lam):            # lambda/2 * mean(W^2) instead of 
     return loss + 0.5 * lam * np.mean(W[1:] ** 2), grad + lam * np.vstack([[0], W[1:]]) / len(W)
 
 
+def l2_mean_over_all_weights(X, y, W, lam):    # mean over every entry, the bias zeroed
+    loss, grad = loss_and_grad(X, y, W)
+    penalised = np.vstack([[0], W[1:]])
+    return loss + 0.5 * lam * np.mean(penalised ** 2), grad + lam * penalised / len(W)
+
+
+def l2_mean_in_gradient_only(X, y, W, lam):    # the loss right, the gradient divided by size
+    loss, grad = loss_and_grad_l2(X, y, W, lam)
+    penalised = np.vstack([[0], W[1:]])
+    return loss, grad - lam * penalised + lam * penalised / len(W)
+
+
 def l2_mutates_and_restores(X, y, W, lam):     # changes W, then undoes it before returning
     bias = W[0, 0]
     W[0] = 0
@@ -205,6 +230,8 @@ def test_ex3_stub_solution():
     (l2_no_half, "lambda/2"),
     (l2_gradient_forgotten, "missing from the gradient"),
     (l2_mean_penalty, "not their mean"),
+    (l2_mean_over_all_weights, "not their mean"),
+    (l2_mean_in_gradient_only, "not their mean"),
     (l2_mutates_and_restores, "wrote into the caller's W"),
     (l2_mutates_only_at_the_minimiser, "wrote into the caller's W"),
     (lambda X, y, W, lam: 3.0, "pair"),
@@ -286,6 +313,16 @@ def random_batches(X, y, W, batch_size, batch_gradient):          # 1.7's sampli
     return np.mean([batch_gradient(X[r], y[r], W) for r in rows], axis=0)
 
 
+def repeated_rows(X, y, W, batch_size, batch_gradient):   # the review's slip
+    return np.mean([batch_gradient(X[list(r)], y[list(r)], W) for r in
+                    itertools.combinations_with_replacement(range(len(X)), batch_size)], axis=0)
+
+
+def ordered_pairs_with_repeats(X, y, W, batch_size, batch_gradient):
+    return np.mean([batch_gradient(X[list(r)], y[list(r)], W) for r in
+                    itertools.product(range(len(X)), repeat=batch_size)], axis=0)
+
+
 def test_ex4_stub_solution():
     assert ex.check_4(average_stub).status == "todo"
     assert ex.check_4(average_over_all_batches).status == "correct"
@@ -299,6 +336,8 @@ def test_ex4_stub_solution():
     (consecutive_batches, "batch_size = 2"),
     (every_batch_twice, "times; each possible batch should count once"),
     (random_batches, "count once"),
+    (repeated_rows, "combinations_with_replacement"),
+    (ordered_pairs_with_repeats, "repeats row"),
     (lambda X, y, W, b, g: g(X[list(range(b))], y[:b], W), "possible batches were never used"),
 ])
 def test_ex4_rejects(wrong, words):

@@ -48,6 +48,8 @@ def test_ex1():
     (lambda counts, alpha: (counts + alpha).tolist(), "torch tensor"),
     (lambda counts, alpha: smoothed_table(counts, alpha)[:-1], "shape"),
     (lambda counts, alpha: counts + 1, "dtype"),
+    (lambda counts, alpha: (counts + alpha).float() // (counts + alpha).float().sum(
+        dim=1, keepdim=True), "floor division"),
 ])
 def test_ex1_rejects(wrong, words):
     verdict = ex.check_1(wrong)
@@ -83,6 +85,9 @@ def test_ex2():
     (lambda probs, ids: math.exp(-probs[ids[:-2], ids[2:]].log().mean().item()), "skip"),
     (lambda probs, ids: "twelve", "number"),
     (lambda probs, ids: torch.ones(3), "number"),
+    (lambda probs, ids: torch.tensor(perplexity(probs, ids)), "is a tensor"),
+    (lambda probs, ids: torch.exp(-probs[ids[:-1], ids[1:]].double().log().mean()),
+     "Python float"),
 ])
 def test_ex2_rejects(wrong, words):
     verdict = ex.check_2(wrong)
@@ -199,6 +204,7 @@ def test_ex3():
 
 @pytest.mark.parametrize("counts, nll, words", [
     (counts_off_by_one, trigram_nll, "n - 2 triples"),
+    (lambda ids, v: trigram_counts(ids, v).float(), trigram_nll, "LongTensor"),
     (counts_reversed, trigram_nll, "wrong order"),
     (trigram_counts, nll_unsmoothed, "smoothing"),
     (trigram_counts, nll_wrong_axis, "dim=2"),
@@ -395,6 +401,15 @@ def softmax_over_batch(model, idx, max_new_tokens, generator, temperature=1.0):
     return idx
 
 
+@torch.no_grad()
+def last_character_only(model, idx, max_new_tokens, generator, temperature=1.0):
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -1:])                  # enough for a bigram only
+        probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return idx
+
+
 def test_ex5():
     assert ex.check_5(stub).status == "todo"
     assert ex.check_5(generate).status == "correct"
@@ -406,6 +421,7 @@ def test_ex5():
     (greedy, "argmax"),
     (ignores_generator, "the generator you are given"),
     (first_position, "last position only"),
+    (last_character_only, "idx[:, -1:]"),
     (softmax_over_batch, "dim=-1"),
     (lambda model, idx, n, generator, temperature=1.0: generate(model, idx, n - 1, generator,
                                                                temperature), "shape"),

@@ -187,7 +187,13 @@ def check_2(backward_tanh):
                                          " (that is the sigmoid's a(1 - a); tanh' = 1 - tanh^2)"),
                              "z": (1 - cache["z1"] ** 2,
                                    " (that is 1 - z1^2; tanh'(z) = 1 - tanh(z)^2, that is "
-                                   "1 - a1^2, with a1 from the cache)")}
+                                   "1 - a1^2, with a1 from the cache)"),
+                             "1 - a": (1 - cache["a1"],
+                                       " (that is 1 - a1, not squared: tanh'(z) = 1 - tanh(z)^2 "
+                                       "= 1 - a1^2)"),
+                             "tanh twice": (1 - np.tanh(cache["a1"]) ** 2,
+                                            " (that is 1 - tanh(a1)^2, tanh applied twice: a1 is "
+                                            "already tanh(z1), so the slope is 1 - a1^2)")}
                     for slope, message in slips.values():
                         if relative_error(got, _slope_slip(params, cache, y, name, slope)) < 1e-6:
                             hint = message
@@ -267,8 +273,8 @@ def check_3(loss_and_grad_l2):
                 hint = ": the bias W[0] is penalised too, leave it out"
             elif lam and np.isclose(loss, loss_ref + 0.5 * lam * np.sum(W[1:] ** 2), rtol=1e-8):
                 hint = ": the penalty is (lambda/2) times the sum of squares, not lambda times"
-            elif lam and any(np.isclose(loss, data + 0.5 * lam * np.mean(w ** 2), rtol=1e-8)
-                             for w in (W[1:], W)):
+            elif lam and any(np.isclose(loss, data + 0.5 * lam * np.sum(W[1:] ** 2) / size,
+                                        rtol=1e-8) for size in (len(W) - 1, len(W))):
                 hint = (": the penalty is (lambda/2) times the SUM of the squared weights, "
                         "not their mean")
             raise Wrong(f"{where}: the loss is {loss:.10g}, expected {loss_ref:.10g}{hint}")
@@ -283,6 +289,10 @@ def check_3(loss_and_grad_l2):
                 hint = " The penalty's gradient is lambda * W, not 2 * lambda * W."
             elif lam and np.allclose(grad, X.T @ (X @ W - y) / len(X)):
                 hint = " The penalty is missing from the gradient."
+            elif lam and any(np.allclose(grad[1:], grad_ref[1:] - lam * W[1:] * (1 - 1 / size))
+                             for size in (len(W) - 1, len(W))):
+                hint = (" The penalty's gradient is divided by the number of weights: the "
+                        "penalty is (lambda/2) times the SUM of the squares, not their mean.")
             try:
                 expect_close(grad, grad_ref, f"{where}: the gradient", rtol=1e-8, atol=1e-12)
             except Wrong as e:
@@ -342,10 +352,19 @@ def _batches_used(calls, n: int, batch_size: int, where: str) -> None:
     if not calls:
         raise Wrong(f"{where}: batch_gradient was never called. The average must be taken over "
                     f"the {expected} batches themselves, not computed from the whole data")
+    valid = set(combinations(range(n), batch_size))
     for rows, _ in calls:
+        repeated = sorted({r for r in rows if rows.count(r) > 1})
+        if repeated:
+            raise Wrong(f"{where}: batch_gradient was asked for a batch that repeats row "
+                        f"{repeated[0]} (rows {rows}); a batch holds distinct rows: use "
+                        "itertools.combinations, not combinations_with_replacement")
         if len(rows) != batch_size:
             raise Wrong(f"{where}: batch_gradient was asked for a batch of {len(rows)} rows; "
                         f"every batch should hold batch_size = {batch_size} distinct rows")
+        if rows not in valid:
+            raise Wrong(f"{where}: the batch of rows {rows} is not one of "
+                        f"combinations(range({n}), {batch_size})")
     counts = Counter(rows for rows, _ in calls)
     twice = [rows for rows, c in counts.items() if c > 1]
     if twice:

@@ -46,6 +46,9 @@ def _smoothing_slip(got: torch.Tensor, counts: torch.Tensor, alpha: float, vocab
     """Name the slip behind a wrong table, or return ""."""
     plus = counts + alpha
     slips = [
+        (torch.div(plus, plus.sum(dim=1, keepdim=True), rounding_mode="floor"),
+         "that is floor division (//), which rounds every probability down to a whole number "
+         "(0 here): divide with /"),
         (plus / plus.sum(dim=1), "divided by sum(dim=1) without keepdim=True: the (V,) row totals "
                                  "broadcast along each row, so entry [a, b] is divided by row "
                                  "b's total; keepdim=True keeps them as a (V, 1) column"),
@@ -135,13 +138,18 @@ def check_2(perplexity):
         expected = math.exp(nll)
         pairs = len(ids) - 1
         try:
-            got = _number(run(perplexity, probs.clone(), ids.clone()), "the perplexity")
+            raw = run(perplexity, probs.clone(), ids.clone())
+            got = _number(raw, "the perplexity")
         except Wrong as e:
             if "OverflowError" in str(e):
                 raise Wrong(f"{e}: exp overflowed, so its argument is huge; is it the SUM of "
                             f"the {pairs} log-probabilities? The perplexity is exp of their "
                             "mean") from None
             raise
+        if isinstance(raw, torch.Tensor):
+            raise Wrong(f"the perplexity is a tensor ({raw.dtype}, shape {tuple(raw.shape)}), "
+                        f"worth {got:.8g}; return a Python float, e.g. with .item() or "
+                        "math.exp of a float")
         if math.isclose(got, expected, rel_tol=1e-4):
             continue
         hint = _perplexity_slip(got, probs, ids, nll)
@@ -262,6 +270,12 @@ def check_3(trigram_counts, trigram_nll):
         shape = (vocab_size,) * 3
         expect_true(tuple(got.shape) == shape,
                     f"{where}: trigram_counts has shape {tuple(got.shape)}, expected {shape}")
+        if got.is_floating_point():
+            raise Wrong(f"{where}: trigram_counts returned {got.dtype} counts; counts are whole "
+                        "numbers: return a LongTensor (torch.long), as bincount gives, and turn "
+                        "them into float probabilities only inside trigram_nll")
+        expect_true(got.dtype == torch.long, f"{where}: trigram_counts returned dtype "
+                                             f"{got.dtype}; return a LongTensor (torch.long)")
         total = int(got.sum().item())
         expect_true(total == length - 2,
                     f"{where}: the counts add up to {total}, expected {length - 2}: "
@@ -391,10 +405,23 @@ def check_4(table_gradient):
 def _reference_sample(model, start, n, temperature, generator):
     idx = start
     for _ in range(n):
-        logits, _ = model(idx[:, -1:])
+        logits, _ = model(idx)                       # the whole context
         probs = F.softmax(logits[:, -1, :] / temperature, dim=-1)
         idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
     return idx
+
+
+class _ContextModel:
+    """A test model whose logits at position t depend on every id up to t (their sum mod V),
+    so a generate that feeds only the last id draws differently."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+        self.table = 2 * torch.randn(vocab_size, vocab_size,
+                                     generator=torch.Generator().manual_seed(5))
+
+    def __call__(self, idx, targets=None):
+        return self.table[idx.cumsum(dim=1) % self.vocab_size], None
 
 
 def _draws(fn, model, start, n, temperature, seed):
@@ -451,4 +478,24 @@ def check_5(generate):
                     f"{got[tuple(mismatch)].item()}, expected {expected[tuple(mismatch)].item()}): "
                     "use the logits of the last position only, the softmax over the vocabulary "
                     "(dim=-1), and one multinomial draw of 1 per step for the whole batch")
-    return "draw for draw the reference's, at temperatures 1, 0.5 and 2"
+    # a model that reads the whole context: generate must feed it all of idx
+    context_model = _ContextModel(7)
+    expected = _reference_sample(context_model, start, n, 1.0, torch.Generator().manual_seed(11))
+    got = _draws(generate, context_model, start, n, 1.0, 11)
+    if not torch.equal(got, expected):
+        last_only = start
+        g = torch.Generator().manual_seed(11)
+        for _ in range(n):
+            logits, _ = context_model(last_only[:, -1:])
+            probs = F.softmax(logits[:, -1, :], dim=-1)
+            last_only = torch.cat((last_only, torch.multinomial(probs, 1, generator=g)), dim=1)
+        if torch.equal(got, last_only):
+            raise Wrong("with a model that reads the whole context, your draws are those of a "
+                        "model fed only the last character (idx[:, -1:]): that is enough for a "
+                        "bigram, but generate must feed the model the whole sequence idx")
+        mismatch = (got != expected).nonzero()[0].tolist()
+        raise Wrong("with a model that reads the whole context, the draws differ from the "
+                    f"reference from row {mismatch[0]}, position {mismatch[1]} on: feed the "
+                    "model the whole sequence idx at every step")
+    return ("draw for draw the reference's, at temperatures 1, 0.5 and 2, and with a model "
+            "that reads the whole context")
