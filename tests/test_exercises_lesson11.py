@@ -7,7 +7,7 @@ import torch
 from exercise_support import expect, stub
 
 from helpers.exercises import lesson11 as ex
-from helpers.kmeans import kmeans
+from helpers.kmeans import adjusted_rand_index, kmeans, purity
 
 
 def test_stubs_are_not_attempted():
@@ -51,6 +51,14 @@ def test_1_names_the_wrong_axis_argmax_manhattan_and_reductions():
     expect(ex.check_1(lambda X, C: assign_points(X, C).tolist()), "wrong", "tensor")
 
 
+def test_1_names_unsquared_differences_and_a_lost_mu_squared():
+    expect(ex.check_1(lambda X, C: (X[:, None] - C[None]).sum(-1).argmin(1)), "wrong",
+           "without squaring")
+    expect(ex.check_1(lambda X, C: ((X * X).sum(1, keepdim=True) - 2 * X @ C.T).argmin(1)),
+           "wrong", "|mu|^2")
+    expect(ex.check_1(lambda X, C: (-2 * X @ C.T).argmin(1)), "wrong", "|mu|^2")
+
+
 # --- 2. derive: the change of inertia when one point moves ---------------------------------
 
 def move_cost(x, mean_a, n_a, mean_b, n_b):  # the solution
@@ -90,6 +98,13 @@ def test_2_names_fixed_centres_sign_and_each_factor():
                       - na / (na - 1) * _d(x, ma) ** 0.5), "wrong", "not squared")
     expect(ex.check_2(lambda x, ma, na, mb, nb: move_cost(x, ma, na, mb, nb) * 1.01), "wrong",
            "relative error 1.00%")
+
+
+def test_2_names_a_forgotten_own_term_of_x():
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) ** 2 * _d(x, mb)
+                      - _d(x, ma) / (na - 1)), "wrong", "forgot x's own term")
+    expect(ex.check_2(lambda x, ma, na, mb, nb: nb / (nb + 1) ** 2 * _d(x, mb)
+                      - na / (na - 1) * _d(x, ma)), "wrong", "x's own term", "(n_b / (n_b + 1))^2")
     expect(ex.check_2(lambda x, ma, na, mb, nb: [move_cost(x, ma, na, mb, nb)]), "wrong",
            "a number")
 
@@ -130,6 +145,10 @@ def test_3_names_test_labels_training_purity_counts_ties_and_columns():
     def count_right(train_c, train_y, test_c, test_y, k):
         return int((_named(train_c, train_y, k)[test_c] == test_y).sum())
     expect(ex.check_3(count_right), "wrong", "number of test points", "share")
+
+    def percent(train_c, train_y, test_c, test_y, k):
+        return 100 * float((_named(train_c, train_y, k)[test_c] == test_y).float().mean())
+    expect(ex.check_3(percent), "wrong", "percentage", "between 0 and 1")
 
     def ties_to_largest(train_c, train_y, test_c, test_y, k):
         return float((_named(train_c, train_y, k, "largest")[test_c] == test_y).float().mean())
@@ -332,7 +351,7 @@ def test_5_names_a_step_that_changes_the_callers_tensors():
     expect(ex.check_5(lambda c, n, b: (c[:1], n)), "wrong", "shape")
 
 
-# --- 6. predict, then measure: rescaled bands -------------------------------------------
+# --- 6. predict, then measure: how much rescaling do the bands need? -----------------------
 
 def _bands():
     g = torch.Generator().manual_seed(1)
@@ -342,39 +361,65 @@ def _bands():
     return bands, torch.arange(2).repeat_interleave(200)
 
 
-def _fit(data):
-    return kmeans(data, 2, n_init=5, generator=torch.Generator().manual_seed(0))
+def _rescale(points, d):  # the solution
+    return points * torch.tensor([1 / d, 1.0])
+
+
+def _aris(bands, truth, rescale=_rescale, score=adjusted_rand_index):
+    return {d: score(kmeans(rescale(bands, d), 2, n_init=5,
+                            generator=torch.Generator().manual_seed(0)).labels, truth)
+            for d in ex.DIVISORS}
 
 
 def test_6_right_prediction_and_measurement_is_correct():
     bands, truth = _bands()
-    rescaled = bands / torch.tensor([10.0, 1.0])
-    expect(ex.check_6(True, bands, rescaled, _fit(rescaled), truth), "correct", "ARI 1.000")
+    expect(ex.check_6(2.5, _rescale, _aris(bands, truth), bands, truth), "correct",
+           "from d = 2.5 on", "held")
 
 
-def test_6_not_attempted_until_all_three_are_given():
+def test_6_not_attempted_until_prediction_rescale_and_aris_are_given():
     bands, truth = _bands()
-    expect(ex.check_6(..., bands, ..., ..., truth), "todo")
-    expect(ex.check_6(True, bands, ..., ..., truth), "todo")
+    expect(ex.check_6(..., _rescale, _aris(bands, truth), bands, truth), "todo")
+    expect(ex.check_6(2.5, _rescale, ..., bands, truth), "todo")
+    expect(ex.check_6(2.5, stub, {d: 0.0 for d in ex.DIVISORS}, bands, truth), "todo")
 
 
-def test_6_an_honest_wrong_prediction_is_correct_and_reports_that_it_did_not_hold():
+def test_6_an_honest_wrong_prediction_is_correct_and_says_why():
     bands, truth = _bands()
-    rescaled = bands / torch.tensor([10.0, 1.0])
-    expect(ex.check_6(False, bands, rescaled, _fit(rescaled), truth), "correct", "ARI 1.000",
-           "did not hold", "lower inertia")
-    expect(ex.check_6(True, bands, rescaled, _fit(rescaled), truth), "correct", "held")
-    expect(ex.check_6("yes", bands, rescaled, _fit(rescaled), truth), "wrong", "True or False")
+    aris = _aris(bands, truth)
+    for wrong_guess in (1.5, 3, 10):
+        expect(ex.check_6(wrong_guess, _rescale, aris, bands, truth), "correct", "did not hold",
+               "d > 2.4")
+    expect(ex.check_6(4, _rescale, aris, bands, truth), "wrong", "one of")
+    expect(ex.check_6(True, _rescale, aris, bands, truth), "wrong", "one of")
 
 
-def test_6_rejects_the_wrong_axis_the_original_data_and_in_place_changes():
+def test_6_names_the_wrong_axis_a_product_both_axes_and_in_place_changes():
     bands, truth = _bands()
-    wrong_axis = bands / torch.tensor([1.0, 10.0])
-    expect(ex.check_6(False, bands, wrong_axis, _fit(wrong_axis), truth), "wrong", "x2")
-    expect(ex.check_6(False, bands, bands.clone(), _fit(bands), truth), "wrong", "equals bands")
-    rescaled = bands / torch.tensor([10.0, 1.0])
-    expect(ex.check_6(True, bands, rescaled, _fit(bands), truth), "wrong", "not on rescaled")
-    in_place = bands.clone()
-    in_place[:, 0] /= 10
-    expect(ex.check_6(True, in_place, in_place, _fit(in_place), truth), "wrong", "in place")
-    expect(ex.check_6(True, bands, rescaled, _fit(rescaled).labels, truth), "wrong", "kmeans")
+    aris = _aris(bands, truth)
+    expect(ex.check_6(2.5, lambda P, d: P * torch.tensor([1.0, 1 / d]), aris, bands, truth),
+           "wrong", "x2")
+    expect(ex.check_6(2.5, lambda P, d: P * torch.tensor([d, 1.0]), aris, bands, truth),
+           "wrong", "multiplied")
+    expect(ex.check_6(2.5, lambda P, d: P / d, aris, bands, truth), "wrong", "both coordinates")
+    expect(ex.check_6(2.5, lambda P, d: P.clone(), aris, bands, truth), "wrong", "equals bands")
+
+    def in_place(points, d):
+        points[:, 0] /= d
+        return points
+    expect(ex.check_6(2.5, in_place, aris, bands, truth), "wrong", "in place")
+    shrunk = bands.clone()
+    shrunk[:, 0] /= 10
+    expect(ex.check_6(2.5, _rescale, aris, shrunk, truth), "wrong", "in place")
+
+
+def test_6_names_purities_the_original_bands_and_another_setting():
+    bands, truth = _bands()
+    expect(ex.check_6(2.5, _rescale, _aris(bands, truth, score=purity), bands, truth),
+           "wrong", "purities")
+    expect(ex.check_6(2.5, _rescale, _aris(bands, truth, rescale=lambda P, d: P), bands, truth),
+           "wrong", "original bands")
+    aris = _aris(bands, truth)
+    aris[2] = 0.5
+    expect(ex.check_6(2.5, _rescale, aris, bands, truth), "wrong", "aris[2]", "n_init=5")
+    expect(ex.check_6(2.5, _rescale, {1.5: 0.0}, bands, truth), "wrong", "one ARI for each")

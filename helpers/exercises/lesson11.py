@@ -10,8 +10,8 @@
 4. ``lloyd_safe(X, init, max_iters)``: Lloyd's loop that fills each empty cluster by the
    move that lowers J most (exercise 2's formula), from starts that force empty clusters.
 5. ``minibatch_step(centres, counts, batch)``: one step of mini-batch k-means.
-6. ``prediction``, ``rescaled``, ``found``: predict, then measure whether rescaling the
-   stretched bands lets k-means find them.
+6. ``prediction``, ``rescale``, ``aris``: predict the smallest divisor of x1 at which k-means
+   finds the stretched bands, then measure it.
 
 Every reference is computed here from the definition, never from the learner's other
 code; the usual mistakes (argmax for argmin, the wrong axis, centres kept fixed, a
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import torch
 
-from ..kmeans import adjusted_rand_index, assign, kmeans, make_blobs, pairwise_sq_distances
+from ..kmeans import adjusted_rand_index, assign, kmeans, make_blobs, pairwise_sq_distances, purity
 from . import NotAttempted, Wrong, attempted, checker, expect_shape, run, same_code
 
-__all__ = ["buggy_assign", "check_1", "check_2", "check_3", "check_4", "check_5", "check_6"]
+__all__ = ["DIVISORS", "buggy_assign", "check_1", "check_2", "check_3", "check_4", "check_5",
+           "check_6"]
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -86,6 +87,14 @@ def check_1(assign_points):
         if k > 1 and torch.equal(got, d2.argmax(1)):
             raise Wrong(f"{said}: each point goes to its FARTHEST centre; use argmin, not argmax")
         diff = X[:, None, :] - centres[None, :, :]
+        if torch.equal(got, diff.sum(-1).argmin(1)) or torch.equal(got, diff.sum(-1).argmax(1)):
+            raise Wrong(f"{said}: the differences are summed without squaring them (positive and "
+                        "negative coordinates cancel); square each difference, then sum")
+        no_mu = (X * X).sum(1, keepdim=True) - 2 * X @ centres.T
+        if k > 1 and (torch.equal(got, no_mu.argmin(1)) or torch.equal(got, (-2 * X @ centres.T)
+                                                                       .argmin(1))):
+            raise Wrong(f"{said}: the expansion |x|^2 - 2 x.mu + |mu|^2 lost its |mu|^2 term; "
+                        "it differs from centre to centre, so it changes which centre is nearest")
         if torch.equal(got, diff.abs().sum(-1).argmin(1)):
             raise Wrong(f"{said}: that is the nearest centre in the Manhattan (L1) distance, sum "
                         "of |differences|; square the differences before summing")
@@ -133,6 +142,13 @@ def _move_slips(x, mean_a, n_a, mean_b, n_b):
         (grow * to_b ** 0.5 - shrink * to_a ** 0.5, "the distances are not squared: J sums "
                                                     "SQUARED distances, so the costs use "
                                                     "|x - mu|^2"),
+        (n_b / (n_b + 1) ** 2 * to_b - to_a / (n_a - 1),
+         "you counted only how far the OTHER points' distances change when the means move and "
+         "forgot x's own term: x's distance to its new centre is added and its distance to the "
+         "old centre removed"),
+        (n_b / (n_b + 1) ** 2 * to_b - shrink * to_a,
+         "cluster b's change forgets x's own term: besides the old points moving away from the "
+         "new mean, x itself adds (n_b / (n_b + 1))^2 |x - mu_b|^2"),
         (grow * to_b - to_a, "only b's mean moves in your formula; a's mean moves too when x "
                              "leaves"),
         (to_b - shrink * to_a, "only a's mean moves in your formula; b's mean moves too when x "
@@ -233,6 +249,8 @@ def check_3(heldout_accuracy):
             (int((names[test_c] == test_y).sum()),
              "that is the number of test points named right; return the share (divide by their "
              "number)"),
+            (100 * score(names, test_c, test_y),
+             "that is a percentage; return the share, a number between 0 and 1"),
             (score(_names(train_c, train_y, k, n_classes, "largest"), test_c, test_y),
              "a tie in the training counts is broken towards the largest label; the task asks "
              "for the smallest"),
@@ -490,48 +508,76 @@ def check_5(minibatch_step):
                     f"{[round(v, 4) for v in ref_centres[i].tolist()]} {where}")
 
 
-# --- 6. predict, then measure: rescaled bands ---------------------------------------------
+# --- 6. predict, then measure: how far must the bands be rescaled? ------------------------
+
+DIVISORS = (1.5, 2, 2.5, 3, 5, 10)
+
+
+def _band_aris(bands, bands_y, scale):
+    out = {}
+    for d in DIVISORS:
+        found = kmeans(bands * scale(d), 2, n_init=5, generator=torch.Generator().manual_seed(0))
+        out[d] = adjusted_rand_index(found.labels, bands_y)
+    return out
+
 
 @checker(6)
-def check_6(prediction, bands, rescaled, found, bands_y):
-    """``prediction`` (bool): will k-means find the two bands once x1 is divided by 10?
-    ``rescaled``: the bands with x1 / 10 (a new tensor); ``found``: k-means on it, k = 2."""
-    attempted(prediction, rescaled, found)
-    if not isinstance(prediction, bool):
-        raise Wrong(f"prediction should be True or False, got {prediction!r}")
-    rescaled = _tensor(rescaled, "rescaled")
-    bands = _tensor(bands, "bands")
-    expect_shape(rescaled, tuple(bands.shape), "rescaled")
+def check_6(prediction, rescale, aris, bands, bands_y):
+    """``prediction``: the smallest divisor in ``DIVISORS`` at which k-means (k = 2, n_init=5,
+    seed 0) finds the two bands (ARI > 0.9) once x1 is divided by it; ``rescale(points, d)``:
+    a new tensor, x1 divided by d; ``aris``: {d: the measured ARI} for every d in DIVISORS."""
+    attempted(prediction, aris)
+    if isinstance(prediction, bool) or prediction not in DIVISORS:
+        raise Wrong(f"prediction should be one of {DIVISORS}, got {prediction!r}")
+    bands, bands_y = _tensor(bands, "bands"), _tensor(bands_y, "bands_y").long().cpu()
     if bands[:, 0].std() < 2.0:
         raise Wrong("bands itself has been rescaled (its x1 spread is small): you changed it in "
-                    "place; make a new tensor for rescaled and rerun section 9's cell")
-    scale = torch.tensor([0.1, 1.0], dtype=bands.dtype)
-    if torch.allclose(rescaled, bands):
-        raise Wrong("rescaled equals bands: divide the first coordinate by 10")
-    if torch.allclose(rescaled, bands * scale.flip(0)):
-        raise Wrong("you divided x2, the short direction; the bands are stretched along x1")
-    if not torch.allclose(rescaled, bands * scale, atol=1e-5):
-        raise Wrong("rescaled should be bands with its first coordinate divided by 10, the "
-                    "second unchanged")
-    if not all(hasattr(found, name) for name in ("centers", "labels")):
-        raise Wrong(f"found should be the result of helpers.kmeans.kmeans, got "
-                    f"{type(found).__name__}")
-    labels = _tensor(found.labels, "found.labels").long().cpu()
-    centres = _tensor(found.centers, "found.centers").cpu()
-    expect_shape(centres, (2, 2), "found.centers (k = 2 clusters of 2-D points)")
-    expect_shape(labels, (len(bands),), "found.labels")
-    if not torch.equal(assign(rescaled, centres.to(rescaled.dtype))[0], labels):
-        if torch.equal(assign(bands, centres.to(bands.dtype))[0], labels):
-            raise Wrong("found was computed on bands, not on rescaled")
-        raise Wrong("found's labels are not the nearest of its centres on rescaled: run kmeans "
-                    "on rescaled")
-    ari = adjusted_rand_index(labels, _tensor(bands_y, "bands_y").long().cpu())
-    outcome = ari > 0.9
-    measured = (f"measured ARI {ari:.3f}, against 0.000 before rescaling: k-means "
-                f"{'finds' if outcome else 'misses'} the bands")
-    if prediction == outcome:
-        return f"{measured}; your prediction {prediction} held"
-    why = ("each rescaled band is a round cloud, and the cut between the two clouds now has "
-           "the lower inertia" if outcome else
-           "the cut across the bands still has the lower inertia")
-    return f"{measured}; your prediction {prediction} did not hold: {why}"
+                    "place; rerun section 9's cell and make rescale return a new tensor")
+    given = bands.clone()
+    got = _tensor(run(rescale, given, 4), "rescale(bands, 4)")
+    if not torch.equal(given, bands):
+        raise Wrong("rescale changed the points it was given in place; return a new tensor "
+                    "(points / ... or points.clone())")
+    expect_shape(got, tuple(bands.shape), "rescale(bands, 4)")
+    for scale, why in (([1.0, 1.0], "rescale(bands, 4) equals bands: divide x1 by d"),
+                       ([1.0, 0.25], "you divided x2, the short direction; the bands are "
+                                     "stretched along x1"),
+                       ([4.0, 1.0], "x1 is multiplied by d; divide it"),
+                       ([0.25, 0.25], "both coordinates are divided by d: that only zooms out, "
+                                      "the shape stays the same; divide x1 alone")):
+        if torch.allclose(got, bands * torch.tensor(scale, dtype=bands.dtype), atol=1e-5):
+            raise Wrong(why)
+    if not torch.allclose(got, bands * torch.tensor([0.25, 1.0], dtype=bands.dtype), atol=1e-5):
+        raise Wrong("rescale(bands, 4) should be bands with x1 divided by 4, x2 unchanged")
+    if not isinstance(aris, dict) or set(aris) != set(DIVISORS):
+        raise Wrong(f"aris should be a dict with one ARI for each divisor in {DIVISORS}")
+    measured = {d: float(v) for d, v in aris.items()}
+    expected = _band_aris(bands, bands_y, lambda d: torch.tensor([1 / d, 1.0]))
+    if any(abs(measured[d] - expected[d]) > 1e-6 for d in DIVISORS):
+        d = next(d for d in DIVISORS if abs(measured[d] - expected[d]) > 1e-6)
+        said = (f"aris[{d}] = {measured[d]:.3f}, but k-means on the rescaled bands gives "
+                f"{expected[d]:.3f}")
+        original = adjusted_rand_index(kmeans(bands, 2, n_init=5, generator=torch.Generator()
+                                              .manual_seed(0)).labels, bands_y)
+        if all(abs(measured[dd] - original) < 1e-6 for dd in DIVISORS):
+            raise Wrong(f"{said}: every ARI is that of the original bands; run kmeans on "
+                        "rescale(bands, d)")
+        purities = {}
+        for dd in DIVISORS:
+            found = kmeans(bands * torch.tensor([1 / dd, 1.0]), 2, n_init=5,
+                           generator=torch.Generator().manual_seed(0))
+            purities[dd] = purity(found.labels, bands_y)
+        if all(abs(measured[dd] - purities[dd]) < 1e-6 for dd in DIVISORS):
+            raise Wrong(f"{said}: those are purities (0.5 for a useless cut of two equal "
+                        "classes); measure the adjusted_rand_index")
+        raise Wrong(f"{said}: use k = 2, n_init=5 and a generator seeded with 0")
+    found_from = min((d for d in DIVISORS if expected[d] > 0.9), default=None)
+    before = max(d for d in DIVISORS if d < found_from) if found_from != DIVISORS[0] else None
+    story = (f"measured: k-means finds the bands from d = {found_from} on (ARI "
+             f"{expected[found_from]:.3f}" + (f"; {expected[before]:.3f} at d = {before})"
+                                                if before else ")"))
+    if prediction == found_from:
+        return f"{story}; your prediction {prediction} held"
+    why = ("the cut between the bands wins once it leaves less inertia than the cut into left "
+           "and right halves: 36/d^2 + 0.36 < (1 - 2/pi) 36/d^2 + 4.36 per point, i.e. d > 2.4")
+    return f"{story}; your prediction {prediction} did not hold: {why}"
