@@ -3,7 +3,9 @@ plausible wrong answers "wrong" with a message that says what is wrong."""
 from collections import Counter
 
 import graphviz
+import numpy as np
 import pytest
+import torch
 from exercise_support import expect, stub
 
 from helpers.data import load_shakespeare
@@ -53,6 +55,11 @@ def test_1_wrong_prediction_is_reported_not_failed(prediction, words):
     ("space", " ", SPACE_SHARE, ["one character"]),
     (" ", " e", SPACE_SHARE, ["one-character"]),
     (" ", " ", "15%", ["number between 0 and 1"]),
+    (" ", " ", np.array([SPACE_SHARE]), ["one number between 0 and 1"]),
+    # the newline, not a letter: not told "not only letters"
+    (" ", "\n", COUNTS["\n"] / len(TEXT), ["most_common_char is '\\n'", "take the one with the "
+                                            "largest count"]),
+    ("\n", "\n", COUNTS["\n"] / len(TEXT), ["that is your prediction"]),
     # not a number that can be compared (abs(nan - truth) > tolerance is False)
     (" ", " ", float("nan"), ["share is nan", "not a finite number"]),
     (" ", " ", float("inf"), ["share is inf", "not a finite number"]),
@@ -62,6 +69,15 @@ def test_1_wrong_prediction_is_reported_not_failed(prediction, words):
 ])
 def test_1_wrong(prediction, char, share, words):
     expect(ex.check_1(prediction, char, share), "wrong", *words)
+    if char == "\n":
+        assert "not only letters" not in ex.check_1(prediction, char, share).message
+
+
+@pytest.mark.parametrize("share", [
+    np.float32(SPACE_SHARE), np.float64(SPACE_SHARE), np.array(SPACE_SHARE),
+    torch.tensor(SPACE_SHARE), torch.tensor(SPACE_SHARE, dtype=torch.float64)])
+def test_1_numpy_and_torch_scalars_are_numbers(share):
+    expect(ex.check_1(" ", " ", share), "correct", "15.2%")
 
 
 # ---- Exercise 2 (build): d = a*b + c in draw_dot's notation

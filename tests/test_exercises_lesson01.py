@@ -2,7 +2,9 @@
 plausible wrong answers "wrong" with a message that says what is wrong."""
 import math
 
+import numpy as np
 import pytest
+import torch
 from exercise_support import expect, stub
 
 from helpers import engine
@@ -71,6 +73,10 @@ def test_1_stub_and_solution():
     (lambda a, b: node(a, b, b.data * a.data ** (b.data - 1),
                        b.data * a.data ** (b.data - 1) * math.log(a.data)),
      ["for b is 8.317766, expected 5.545177", "times ln a", "no factor b"]),
+    # the exponent dropped by one in d/db too: a^(b-1) * ln a
+    (lambda a, b: node(a, b, b.data * a.data ** (b.data - 1),
+                       a.data ** (b.data - 1) * math.log(a.data)),
+     ["for b is 2.772589, expected 5.545177", "a^(b-1) * ln a", "does not drop"]),
     # the node built, the return forgotten
     (forgets_return, ["returned None", "forget `return`"]),
     (lambda a, b: Value(b.data ** a.data, (a, b), (b.data * a.data ** (b.data - 1),
@@ -157,6 +163,19 @@ def test_2_an_honest_wrong_prediction_is_reported_not_failed(prediction, words):
 ])
 def test_2_wrong(prediction, measured, words):
     expect(ex.check_2(prediction, measured), "wrong", *words)
+
+
+@pytest.mark.parametrize("convert", [torch.tensor, np.float32, np.float64, np.array])
+def test_2_numpy_and_torch_scalars_are_numbers(convert):
+    measured = {key: convert(value) for key, value in MEASURED.items()}
+    prediction = {"engine": convert(24.0), "no reset": 32}
+    expect(ex.check_2(prediction, measured), "correct", "your predictions held")
+
+
+def test_2_a_tensor_with_several_numbers_is_named():
+    expect(ex.check_2({"engine": 24, "no reset": 32},
+                      {"engine": 24.0, "no reset": torch.tensor([32.0, 32.0])}),
+           "wrong", "measured['no reset'] should be one number")
 
 
 # ---- Exercise 3 (debug): a backward() with two planted bugs
@@ -281,6 +300,16 @@ def forgets_the_local_derivative(root):
             child.grad += node.grad
 
 
+def zeroes_children_in_the_loop(root):
+    order = engine.topological_order(root)
+    root.grad = 1.0
+    for node in reversed(order):
+        for child in node._prev:
+            child.grad = 0.0
+        for child, local in zip(node._prev, node._local_grads):
+            child.grad += local * node.grad
+
+
 def engine_backward_called_directly(root):
     engine.Value.backward(root)
 
@@ -307,6 +336,8 @@ FORWARD = "walks the topological order forwards"
     (lambda root: root.backward(), ["engine's own Value.backward()", "fix the classmate's loop"],
      []),
     (engine_backward_called_directly, ["engine's own Value.backward()"], []),
+    (zeroes_children_in_the_loop, ["zeroes each child's grad inside the loop",
+                                   "reset once, before the walk"], ["overwrites"]),
 ])
 def test_3_wrong(wrong, words, not_words):
     verdict = ex.check_3(wrong)

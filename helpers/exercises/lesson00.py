@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections import Counter
 from functools import lru_cache
@@ -18,8 +19,21 @@ def _text() -> str:
     return load_shakespeare()
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+def _as_number(x):
+    """``x`` as a Python float when it is one real number (a Python, NumPy or 0-d torch
+    scalar), else None."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if getattr(x, "ndim", None) == 0 and hasattr(x, "item"):   # 0-d numpy array, torch scalar
+        try:
+            item = x.item()
+        except Exception:
+            return None
+        return float(item) if isinstance(item, numbers.Real) and not isinstance(item, bool) \
+            else None
+    return None
 
 
 @checker(1)
@@ -43,11 +57,19 @@ def check_1(prediction, most_common_char, share):
     if not isinstance(most_common_char, str) or len(most_common_char) != 1:
         raise Wrong(f"most_common_char should be a one-character str, got {most_common_char!r}")
     if most_common_char != best:
-        raise Wrong(f"most_common_char is {most_common_char!r} "
-                    f"({counts[most_common_char]:,} times); another character occurs more often "
-                    f"({how_often:,} times): count every character of text, not only letters")
-    if not _is_number(share):
-        raise Wrong(f"share should be a number between 0 and 1, got {share!r}")
+        said = (f"most_common_char is {most_common_char!r} "
+                f"({counts[most_common_char]:,} times); another character occurs more often "
+                f"({how_often:,} times)")
+        if most_common_char.isalpha():
+            raise Wrong(f"{said}: count every character of text, not only letters")
+        if most_common_char == prediction:
+            raise Wrong(f"{said}: that is your prediction; store the top of the count instead")
+        raise Wrong(f"{said}: count every character of text and take the one with the "
+                    "largest count")
+    number = _as_number(share)
+    if number is None:
+        raise Wrong(f"share should be one number between 0 and 1, got {share!r}")
+    share = number
     if not math.isfinite(share):
         raise Wrong(f"share is {share!r}, not a finite number: divide the count of "
                     f"{best!r} by the length of the text ({len(text):,})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import numbers
 import textwrap
 
 from helpers import engine
@@ -99,6 +100,9 @@ def _diagnose_local(which: str, got: float, a: float, b: float) -> str:
                       "brings down ln a)"),
               (log, "the factor a^b is missing: d/db e^(b ln a) = e^(b ln a) * ln a"),
               (power * math.log10(a), "log10 instead of the natural log ln a (math.log)"),
+              (a ** (b - 1) * log, "that is a^(b-1) * ln a: the exponent does not drop by one "
+                                   "when the variable is the exponent; with a fixed, "
+                                   "a^b = e^(b ln a), whose derivative is a^b * ln a"),
               (b * a ** (b - 1) * log, "that is the power rule b * a^(b-1) times ln a, two "
                                        "rules mixed; with a fixed, a^b = e^(b ln a) and its "
                                        "derivative is a^b * ln a: no factor b, the exponent "
@@ -152,7 +156,7 @@ def check_1(vpow):
 # ---- Exercise 2 (predict, then measure): two backward() calls on y = (x*x)*x
 
 def _backward_no_reset(root: Value) -> None:
-    """micrograd 0.1.0's behaviour: interior nodes keep their old gradients."""
+    """No reset (micrograd 0.1.0's backward has none either): interior grads pile up."""
     root.grad = 1.0
     for node in reversed(topological_order(root)):
         for child, local in zip(node._prev, node._local_grads):
@@ -183,10 +187,27 @@ PREDICT_WHY = {
 }
 
 
+def _as_number(x):
+    """``x`` as a Python float when it is one real number (Python, NumPy, or a 0-d torch
+    tensor), ``x`` itself otherwise."""
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if getattr(x, "ndim", None) == 0 and hasattr(x, "item"):
+        try:
+            item = x.item()
+        except Exception:
+            return x
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            return float(item)
+    return x
+
+
 def _numbers(d, name: str) -> dict:
     if not isinstance(d, dict) or set(d) != set(PREDICT_KEYS):
         raise Wrong(f"{name} should be a dict with the keys {list(PREDICT_KEYS)}, got {d!r}")
-    return d
+    return {key: _as_number(value) for key, value in d.items()}
 
 
 @checker(2)
@@ -216,7 +237,10 @@ def check_2(prediction, measured):
                     "and y) and store the two x.grad in measured")
     truth = {"engine": _two_calls(Value.backward), "no reset": _two_calls(_backward_no_reset)}
     for key in PREDICT_KEYS:
-        if not isinstance(measured[key], (int, float)) or not _close(measured[key], truth[key]):
+        if not isinstance(measured[key], (int, float)) or isinstance(measured[key], bool):
+            raise Wrong(f"measured[{key!r}] should be one number (x.grad, a Python float), got "
+                        f"{measured[key]!r}")
+        if not _close(measured[key], truth[key]):
             raise Wrong(f"measured[{key!r}] is {measured[key]!r}, but the experiment gives "
                         f"{truth[key]:.1f}: build a fresh x = Value(2.0) and y = (x*x)*x for each "
                         "way, and call it twice on that y")
@@ -303,6 +327,9 @@ RESETS = {
             "pass it on again: reset the interior nodes' grad to 0 first (not the leaves)",
     "leaves": "it resets the leaves and not the interior nodes: the other way round (the "
               "interior nodes start each call from 0, the leaves keep what they hold)",
+    "in loop": "it zeroes each child's grad inside the loop, when a parent reaches it, so a value "
+               "with two parents keeps only the last parent's share and a leaf loses the first "
+               "call's gradient: reset once, before the walk, and only the interior nodes",
 }
 
 
@@ -325,6 +352,9 @@ def _variant(order: str, step: str, reset: str):
         else:
             walk = reversed(nodes) if order == "reversed" else nodes
         for node in walk:
+            if reset == "in loop":
+                for child in node._prev:
+                    child.grad = 0.0
             for child, local in zip(node._prev, node._local_grads):
                 if step == "+=":
                     child.grad += local * node.grad
