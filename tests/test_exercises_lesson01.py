@@ -182,24 +182,40 @@ def test_2_a_tensor_with_several_numbers_is_named():
 
 def planted(root):
     # the attempt cell as the learner finds it (the same code as ex.planted_backward)
-    order = engine.topological_order(root)
-    for node in order:
+    nodes = engine.topological_order(root)
+    waiting = {node: 0 for node in nodes}         # parents that have not sent their share yet
+    for node in nodes:
         node.grad = 0.0
+        for child in node._prev:
+            waiting[child] += 1
     root.grad = 1.0
-    for node in reversed(order):
+    ready = [root]
+    while ready:                                  # a node is ready once all its parents are done
+        node = ready.pop()
         for child, local in zip(node._prev, node._local_grads):
             child.grad = local * node.grad
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
 
 
 def backward(root):                                # the worked solution
-    order = engine.topological_order(root)
-    interior = [node for node in order if node._prev]
-    for node in interior:
-        node.grad = 0.0
+    nodes = engine.topological_order(root)
+    waiting = {node: 0 for node in nodes}
+    for node in nodes:
+        if node._prev:                      # bug 2 fixed: the leaves keep their gradient
+            node.grad = 0.0
+        for child in node._prev:
+            waiting[child] += 1
     root.grad = 1.0
-    for node in reversed(order):
+    ready = [root]
+    while ready:
+        node = ready.pop()
         for child, local in zip(node._prev, node._local_grads):
-            child.grad += node.grad * local
+            child.grad += node.grad * local   # bug 1 fixed: += collects every parent's share
+            waiting[child] -= 1
+            if not waiting[child]:
+                ready.append(child)
 
 
 def test_3_stub_and_solution():
@@ -207,6 +223,44 @@ def test_3_stub_and_solution():
     assert ex.check_3(planted).status == "todo"          # unchanged: not attempted yet
     assert ex.check_3(ex.planted_backward).status == "todo"
     assert ex.check_3(backward).ok
+
+
+def test_3_the_planted_function_is_right_on_the_lesson_example_after_one_call():
+    a, b, c, g = Value(2.0), Value(-3.0), Value(10.0), Value(-2.0)
+    ex.planted_backward((a * b + c) * g)
+    assert [v.grad for v in (a, b, c, g)] == [6.0, -4.0, -2.0, 4.0]
+
+
+def kahn(accumulate, reset_leaves):
+    """The planted walk with one of its two bugs fixed."""
+    def backward(root):
+        nodes = engine.topological_order(root)
+        waiting = {node: 0 for node in nodes}
+        for node in nodes:
+            if reset_leaves or node._prev:
+                node.grad = 0.0
+            for child in node._prev:
+                waiting[child] += 1
+        root.grad = 1.0
+        ready = [root]
+        while ready:
+            node = ready.pop()
+            for child, local in zip(node._prev, node._local_grads):
+                child.grad = (child.grad if accumulate else 0.0) + local * node.grad
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    ready.append(child)
+    return backward
+
+
+@pytest.mark.parametrize("accumulate, reset_leaves, words, not_words", [
+    (True, True, ["resets the leaves too", "reset only the interior"], ["overwrites"]),
+    (False, False, ["on a + a", "overwrites", "+="], ["resets"]),
+])
+def test_3_the_planted_walk_with_one_bug_fixed(accumulate, reset_leaves, words, not_words):
+    verdict = ex.check_3(kahn(accumulate, reset_leaves))
+    expect(verdict, "wrong", *words)
+    assert not any(w in verdict.message for w in not_words), verdict
 
 
 def only_accumulate_fixed(root):                   # += fixed, the leaves still reset
