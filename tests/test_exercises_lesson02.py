@@ -189,7 +189,7 @@ def test_3_wrong_derivatives():
 
     for wrong, words in [(sign_flipped, "sign is flipped"), (no_chain_factor, "factor y"),
                          (wrong_exponent, "sigmoid(-y s)"), (forgot_the_log, "ln(u) is 1/u"),
-                         (by_autograd, "not a Value")]:
+                         (by_autograd, "called backward()")]:
         verdict = ex.check_3(logistic_loss, wrong)
         assert verdict.status == "wrong" and words in verdict.message, (wrong, verdict)
 
@@ -368,3 +368,71 @@ def test_5_the_planted_step_makes_the_loss_go_up_as_the_task_says():
     model = MLP(2, [16, 16, 1], activation="relu")
     losses = [ex.planted_train_step(model, X_list, y_list, 1.0 - 0.9 * k / 100) for k in range(5)]
     assert all(b > a for a, b in zip(losses, losses[1:])), losses
+
+
+# ---- Review round 3: more named slips
+
+def test_1_an_extra_input_bias_is_named():
+    verdict = ex.check_1(lambda nin, nouts: count_parameters(nin, nouts) + 1)
+    assert verdict.status == "wrong" and "338" in verdict.message, verdict
+    assert "an extra bias" in verdict.message, verdict
+
+
+def test_2_a_far_too_small_eps_is_named():
+    def central_1e13(loss_value, p, eps=1e-13):
+        return numerical_derivative(loss_value, p, eps)
+
+    verdict = ex.check_2(central_1e13)
+    assert verdict.status == "wrong" and "eps far below 1e-6" in verdict.message, verdict
+    assert "rounding" in verdict.message, verdict
+
+
+def test_3_a_loss_that_ignores_the_labels_is_named():
+    def no_labels(scores, labels):
+        return vsum((1 + (-s).exp()).log() for s in scores) / len(scores)
+
+    verdict = ex.check_3(no_labels, logistic_grad)
+    assert verdict.status == "wrong" and "labels are ignored" in verdict.message, verdict
+
+
+def test_3_a_derivative_by_backward_is_rejected():
+    def by_backward(s, y):
+        v = Value(s)
+        (1 + (-y * v).exp()).log().backward()
+        return float(v.grad)                        # a float, but from autograd
+
+    verdict = ex.check_3(logistic_loss, by_backward)
+    assert verdict.status == "wrong" and "called backward()" in verdict.message, verdict
+    v = Value(2.0)
+    (v * v).backward()                              # backward is restored afterwards
+    assert v.grad == 4.0
+
+
+def test_4_sum_of_absolute_values_is_named():
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1], activation="relu")
+    record = []
+    for k in range(100):
+        loss = logistic_loss([model(x) for x in X_list], y_list)
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= (1.0 - 0.9 * k / 100) * p.grad
+        record.append(sum(abs(p.data) for p in model.parameters()))
+    verdict = ex.check_4("grows", record)
+    assert verdict.status == "wrong" and "sum |p|" in verdict.message, verdict
+
+
+def test_5_a_hinge_with_the_wrong_sign_is_named():
+    def plus_margin(model, X, Y, lr):
+        scores = [model(x) for x in X]
+        loss = vsum((1 + y * s).relu() for s, y in zip(scores, Y)) / len(scores)
+        loss = loss + ALPHA * vsum(p * p for p in model.parameters())
+        loss.backward()
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        model.zero_grad()
+        return loss.data
+
+    verdict = ex.check_5(plus_margin)
+    assert verdict.status == "wrong" and "relu(1 + y s)" in verdict.message, verdict

@@ -50,6 +50,9 @@ def check_1(count_parameters):
             elif got == expected - first_layer:
                 hint = (f" (the first layer is missing: its {first_layer} parameters, "
                         f"({nin} + 1) x {nouts[0]}, connect the {nin} inputs to it)")
+            elif got == expected + 1:
+                hint = (" (one too many: an extra bias, as if the input layer had one; the "
+                        "inputs are not neurons, only neurons own a bias)")
             elif got == expected + nin:
                 hint = " (the inputs are not neurons: they have no bias of their own)"
             raise Wrong(f"count_parameters({nin}, {nouts}) is {got}, expected {expected}{hint}")
@@ -71,7 +74,7 @@ def _toy_setup(seed: int, index: int):
 
 
 # The usual choices of eps, the likeliest first (round powers of ten near the default).
-_EPS_GRID = sorted((float(f"{m}e-{k}") for k in range(1, 12) for m in (1, 2, 5)),
+_EPS_GRID = sorted((float(f"{m}e-{k}") for k in range(1, 15) for m in (1, 2, 5)),
                    key=lambda e: (f"{e:.0e}"[0] != "1", abs(math.log10(e) + 6)))
 
 
@@ -169,6 +172,10 @@ def check_3(logistic_loss, logistic_grad):
         got.backward()
         expected, grads = _torch_logistic(raw_scores, labels)
         what = f"logistic_loss(scores={raw_scores}, labels={labels})"
+        unlabelled = _torch_logistic(raw_scores, [1.0] * len(raw_scores))[0]
+        if labels != [1.0] * len(labels) and math.isclose(got.data, unlabelled, rel_tol=1e-9):
+            raise Wrong(f"{what} is {got.data:.6g}, expected {expected:.6g}: the labels are "
+                        "ignored (that is ln(1 + e^(-s))); the margin is y s")
         if len(raw_scores) > 1 and math.isclose(got.data, expected * len(raw_scores), rel_tol=1e-9):
             raise Wrong(f"{what} is {got.data:.6g}, the sum; expected the mean, {expected:.6g}")
         expect_close(got.data, expected, what, rtol=1e-9)
@@ -193,11 +200,35 @@ _GRAD_MISTAKES = [
 ]
 
 
+class _BackwardCalled(Exception):
+    pass
+
+
+def _no_backward(self, *args, **kwargs):
+    raise _BackwardCalled
+
+
+def _grad_without_backward(logistic_grad, s: float, y: float):
+    """Call the learner's logistic_grad with Value.backward switched off."""
+    saved = Value.backward
+    Value.backward = _no_backward
+    try:
+        try:
+            return run(logistic_grad, s, y)
+        except Wrong as e:
+            if "_BackwardCalled" in str(e):
+                raise Wrong("logistic_grad called backward(): the exercise asks for a formula "
+                            "you derive on paper, with no Value and no backward()") from None
+            raise
+    finally:
+        Value.backward = saved
+
+
 def _check_logistic_grad(logistic_grad) -> None:
     points = [(0.5, 1.0), (-2.0, 1.0), (1.5, -1.0), (0.0, -1.0), (3.0, 1.0)]
     got = []
     for s, y in points:
-        value = run(logistic_grad, s, y)
+        value = _grad_without_backward(logistic_grad, s, y)
         if isinstance(value, Value):
             raise Wrong("logistic_grad should return a float computed by your formula, "
                         "not a Value: the point is to derive it without backward()")
@@ -246,7 +277,7 @@ def _sum_sq_run(alpha: float = 0.0) -> dict:
         model = MLP(2, [16, 16, 1], activation="relu", rng=random.Random(1337))
         weights = [w for layer in model.layers for n in layer.neurons for w in n.w]
         start = sum(p.data ** 2 for p in model.parameters())
-        after, weights_only = [], []
+        after, weights_only, absolute = [], [], []
         for k in range(STEPS):
             loss = _logistic_value([model(x) for x in X], y)
             if alpha:
@@ -257,7 +288,9 @@ def _sum_sq_run(alpha: float = 0.0) -> dict:
                 p.data -= (1.0 - 0.9 * k / 100) * p.grad
             after.append(sum(p.data ** 2 for p in model.parameters()))
             weights_only.append(sum(w.data ** 2 for w in weights))
-        _RUNS[alpha] = {"start": start, "after": after, "weights": weights_only}
+            absolute.append(sum(abs(p.data) for p in model.parameters()))
+        _RUNS[alpha] = {"start": start, "after": after, "weights": weights_only,
+                        "abs": absolute}
     return _RUNS[alpha]
 
 
@@ -313,10 +346,13 @@ def check_4(prediction, sum_sq_log):
                    "so the last value is the trained model's")
         elif _close(got, [math.sqrt(v) for v in want]):
             why = "that is the length sqrt(sum p^2) of the weights; the task asks for sum p^2"
+        elif _close(got, run0["abs"]):
+            why = ("that is sum |p|, the sum of absolute values; the task asks for the sum of "
+                   "squares, sum p * p")
         elif _close(got, run0["weights"]):
             why = "the biases are left out; sum over every parameter, model.parameters()"
         elif frozen < STEPS - 5:
-            why = (f"your values stop changing from step {frozen + 1} on: that is the hinge "
+            why = (f"your values stop changing after step {frozen + 1}: that is the hinge "
                    "loss, whose gradient is 0 once every margin is at least 1; train with "
                    "logistic_loss")
         elif _close(got, _sum_sq_run(ALPHA)["after"]):
@@ -353,6 +389,8 @@ def planted_train_step(model, X, Y, lr):
 def _reference_step(model, X, Y, lr, *, margin=True, downhill=True, penalty=True, reset=True):
     scores = [model(x) for x in X]
     margins = [y * s for s, y in zip(scores, Y)] if margin else scores
+    if margin == "negated":
+        margins = [-y * s for s, y in zip(scores, Y)]
     loss = vsum((1 - m).relu() for m in margins) / len(scores)
     if penalty:
         loss = loss + ALPHA * vsum(p * p for p in model.parameters())
@@ -395,6 +433,8 @@ def check_5(train_step):
             (dict(downhill=False), "the step goes uphill: move against the gradient, "
                                    "p.data -= lr * p.grad"),
             (dict(margin=False, downhill=False), "both planted bugs are still there"),
+            (dict(margin="negated"), "that computes relu(1 + y s), the margin with the wrong "
+                                     "sign: the hinge is max(0, 1 - y s), so 1 - y * s"),
             (dict(penalty=False), "the L2 penalty is gone; keep ALPHA * sum of p * p"),
             (dict(reset=False), "the gradients are never reset, so each step adds the "
                                 "previous steps' gradients (keep a zero_grad)"),
