@@ -46,6 +46,10 @@ def highest_then_leftmost(candidates):
     return max(candidates, key=lambda rank_i: (rank_i[0], -rank_i[1]))
 
 
+def rightmost_lowest(candidates):               # lowest rank, the RIGHTMOST on a tie
+    return min(candidates, key=lambda rank_i: (rank_i[0], -rank_i[1]))
+
+
 def encode_highest_rank(text, ranks):
     return [i for chunk in regex.findall(bpe.GPT2_SPLIT_PATTERN, text)
             for i in encode_chunk(chunk.encode("utf-8"), ranks, pick=highest_then_leftmost)]
@@ -107,6 +111,9 @@ def test_ex1(gpt2):
 
 @pytest.mark.parametrize("wrong, words", [
     (encode_highest_rank, "HIGHEST rank"),
+    (lambda text, ranks: [i for chunk in regex.findall(bpe.GPT2_SPLIT_PATTERN, text)
+                          for i in encode_chunk(chunk.encode(), ranks, pick=rightmost_lowest)],
+     "RIGHTMOST"),
     (encode_first_found, "first pair (from the left)"),
     (encode_most_frequent, "most frequent pair"),
     (encode_longest_match, "longest piece"),
@@ -182,6 +189,13 @@ def merge_without_runs(ids, pair, new_id):       # a "fix" that drops overlappin
     return [new_id if i in starts else t for i, t in enumerate(ids) if i - 1 not in starts]
 
 
+def merge_discard_after_each(ids, pair, new_id):  # a "fix" that drops too many starts
+    starts = {i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) == pair}
+    for i in sorted(starts):
+        starts.discard(i + 1)
+    return [new_id if i in starts else t for i, t in enumerate(ids) if i - 1 not in starts]
+
+
 def merge_in_place(ids, pair, new_id):
     merged = merge_at_matches(ids, pair, new_id)
     ids[:] = merged
@@ -201,6 +215,7 @@ def test_ex2():
     (merge_keeps_second, "second token is kept"),
     (merge_from_the_right, "from the right"),
     (merge_first_only, "only the first occurrence"),
+    (merge_discard_after_each, "itself already dropped"),
     (merge_without_runs, "left out altogether"),
     (merge_in_place, "changed the list"),
     (lambda ids, pair, new_id: [new_id], "expected"),
@@ -278,6 +293,11 @@ def test_ex4():
     (lambda b, c, t: b * c / t * math.log(2), "loss in nats per token"),
     (lambda b, c, t: 2 ** b * c / t, "EXPONENT"),
     (lambda b, c, t: 2 ** (b * c / t) + 1, "a factor"),
+    (lambda b, c, t: math.exp(b * c / math.log(2) / t), "DIVIDED by ln 2"),
+    (lambda b, c, t: round(2 ** (b * c / t)), "rounded"),
+    (lambda b, c, t: int(2 ** (b * c / t)), "rounded"),
+    (lambda b, c, t: (2 ** (b * c)) ** (1 / t), "overflows"),
+    (lambda b, c, t: math.exp(b * c * math.log(2)) ** (1 / t), "overflows"),
     (lambda b, c, t: "45", "a number"),
 ])
 def test_ex4_rejects(wrong, words):

@@ -77,13 +77,15 @@ def _parts(piece: bytes) -> list[bytes]:
     return [piece[i:i + 1] for i in range(len(piece))]
 
 
-def _lowest_first(piece: bytes, ranks: dict) -> list[bytes]:
+def _lowest_first(piece: bytes, ranks: dict, rightmost: bool = False) -> list[bytes]:
     parts = _parts(piece)
     while len(parts) > 1:
         pair_ranks = [ranks.get(a + b, _NEVER) for a, b in zip(parts, parts[1:])]
         if min(pair_ranks) == _NEVER:
             break
         i = pair_ranks.index(min(pair_ranks))
+        if rightmost:                       # the slip: the last of equal ranks
+            i = len(pair_ranks) - 1 - pair_ranks[::-1].index(min(pair_ranks))
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
     return parts
 
@@ -147,6 +149,9 @@ def _encode_with(text: str, ranks: dict, split: Callable[[bytes, dict], list[byt
 
 
 _MISTAKES_1 = [
+    (lambda t, r: _encode_with(t, r, lambda p, rk: _lowest_first(p, rk, rightmost=True)),
+     "on a tie (the same pair several times in a chunk, as in '!!!!!!!!') you merge the "
+     "RIGHTMOST one; GPT-2 merges the leftmost of equal ranks first"),
     (lambda t, r: _encode_with(t, r, _highest_first),
      "you merge the pair with the HIGHEST rank first; the lowest rank was merged earliest in "
      "training, and its merge must come first"),
@@ -249,6 +254,20 @@ def _right_to_left(ids, pair, new_id):
     return bpe.merge(list(ids)[::-1], pair[::-1], new_id)[::-1]
 
 
+def _discard_after_each(ids, pair, new_id):
+    # the "fix": for i in sorted(starts): starts.discard(i + 1)
+    starts = {i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) == pair}
+    for i in sorted(starts):
+        starts.discard(i + 1)
+    out = []
+    for i, token in enumerate(ids):
+        if i in starts:
+            out.append(new_id)
+        elif i - 1 not in starts:
+            out.append(token)
+    return out
+
+
 def _first_only(ids, pair, new_id):
     for i in range(len(ids) - 1):
         if (ids[i], ids[i + 1]) == pair:
@@ -277,6 +296,10 @@ _MISTAKES_2 = [
                       "must consume both of its tokens"),
     (_right_to_left, "the occurrences are taken from the right ('aaa' -> 'a' + 'aa'); take "
                      "them from the left, as the training loop did"),
+    (_discard_after_each, "each found position drops the next one, even a position that was "
+                          "itself already dropped: in 'aaaa' dropping 1 is right, but 1 then "
+                          "drops 2, a real occurrence. Drop i + 1 only if i is still a start "
+                          "(or decide the positions from the left, one after the other)"),
     (_first_only, "only the first occurrence is merged; every occurrence must be"),
     (_skip_overlapping_runs, "overlapping occurrences are now left out altogether ('aaa' stays "
                              "'a', 'a', 'a'); the first of them is a real occurrence: merge it, "
@@ -409,6 +432,8 @@ def _slips_4(bits: float, n_chars: int, n_tokens: int) -> list[tuple[float, str]
         (10 ** per_token, "base 10: a loss in bits gives a perplexity of 2^x"),
         (per_token, "that is the loss in bits per token, not a perplexity: the perplexity is "
                     "2 to that power"),
+        (math.exp(per_token / math.log(2)), "you DIVIDED by ln 2 to turn bits into nats; 1 bit "
+                                            "= ln 2 nats, so multiply: x bits = x ln 2 nats"),
         (per_token * math.log(2), "that is the loss in nats per token, not a perplexity: the "
                                   "perplexity is e to that power"),
         (2 ** bits * n_chars / n_tokens, "you scaled the perplexity itself by n_chars / n_tokens; "
@@ -424,7 +449,14 @@ def check_4(perplexity_per_token):
     for bits, n_chars, n_tokens in CASES_4:
         where = (f"perplexity_per_token({bits}, {n_chars}, {n_tokens}) ({bits} bits per "
                  f"character, {n_chars:,} characters, {n_tokens:,} tokens)")
-        got = run(perplexity_per_token, bits, n_chars, n_tokens)
+        try:
+            got = run(perplexity_per_token, bits, n_chars, n_tokens)
+        except Wrong as err:
+            if "OverflowError" not in str(err):
+                raise
+            raise Wrong(f"{where} overflows ({err}): the whole text's cost, {bits * n_chars:g} "
+                        "bits, is too big an exponent for a float (2^1024 is the limit); "
+                        "divide by n_tokens BEFORE exponentiating") from None
         if hasattr(got, "item") and getattr(got, "ndim", 0) == 0:
             got = got.item()
         if isinstance(got, bool) or not isinstance(got, (int, float)):
@@ -433,6 +465,9 @@ def check_4(perplexity_per_token):
         if math.isclose(got, expected, rel_tol=1e-6):
             continue
         shown = f"{where} is {got:.6g}, expected {expected:.6g}"
+        if got == round(expected) or got == int(expected):
+            raise Wrong(f"{shown}: you rounded the perplexity to a whole number; it is a "
+                        "float (keep every digit)")
         for value, why in _slips_4(bits, n_chars, n_tokens):
             if math.isclose(got, value, rel_tol=1e-6):
                 raise Wrong(f"{shown}: {why}")
