@@ -135,6 +135,19 @@ def test_2_rejects_scaling_by_either_width():
            "wrong", "√8", "width of memory")
 
 
+def test_2_rejects_dividing_by_the_head_size_or_the_value_width():
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, scale=4.0)), "wrong",
+           "divided by head_size = 4, not by its square root")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, scale=math.sqrt(6))),
+           "wrong", "width of the values")
+
+
+def test_2_rejects_swapped_inputs_by_name():
+    verdict = ex.check_2(lambda x, m, q, k, v: _cross(m, x, q, k, v))
+    expect(verdict, "wrong", "shape error", "Queries come from x")
+    assert "Traceback" not in verdict.message
+
+
 def test_2_rejects_the_softmax_over_the_queries():
     expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v, dim=-2)), "wrong", "dim=-1")
 
@@ -146,7 +159,7 @@ def test_2_rejects_a_causal_mask():
 
 def test_2_rejects_self_attention_and_linear_layout_weights_with_a_message():
     # the lesson's causal self-head on x: W_k does not fit x's width, a verdict not a traceback
-    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, x, q, k, v)), "wrong", "raised")
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, x, q, k, v)), "wrong", "keys and values")
     expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q.T, k.T, v.T)), "wrong", "raised")
     expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v) * 1.1), "wrong",
            "relative error 0.100")
@@ -155,6 +168,8 @@ def test_2_rejects_self_attention_and_linear_layout_weights_with_a_message():
 def test_2_wrong_shape_is_a_verdict():
     expect(ex.check_2(lambda *a: cross_attention_head(*a)[0]), "wrong", "shape")
     expect(ex.check_2(lambda x, m, q, k, v: _cross(m, x, k, q, v)), "wrong", "raised")
+    # the lesson's Head, one width for all three: W_v taken as wide as W_k
+    expect(ex.check_2(lambda x, m, q, k, v: _cross(x, m, q, k, v[:, :4])), "wrong", "shape")
 
 
 # --- 3. padding_mask -----------------------------------------------------------

@@ -80,12 +80,14 @@ def check_1(cross_entropy_grad) -> str:
 
 def buggy_init_params(vocab_size: int, block_size: int, n_embd: int, n_hidden: int,
                       generator: torch.Generator) -> list[torch.Tensor]:
-    """Exercise 2's initialisation, with three planted bugs: [C, W1, b1, W2, b2]."""
-    C = torch.randn(vocab_size, n_embd, generator=generator)
-    W1 = torch.randn(block_size * n_embd, n_hidden, generator=generator) * (5 / 3) / n_embd ** 0.5
-    b1 = torch.zeros(n_hidden)
-    W2 = torch.randn(n_hidden, vocab_size) * 0.01
-    b2 = torch.randn(vocab_size, generator=generator)
+    """Exercise 2's initialisation, with planted bugs: [C, W1, b1, W2, b2]."""
+    def linear(n_in, n_out, gain):
+        W = torch.randn(n_in, n_out, generator=generator) * gain / n_out ** 0.5
+        b = torch.randn(n_out, generator=generator) * gain / n_out ** 0.5
+        return W, b
+    C = torch.randn(vocab_size, n_embd)
+    W1, b1 = linear(block_size * n_embd, n_hidden, 5 / 3)
+    W2, b2 = linear(n_hidden, vocab_size, 5 / 3)
     return [C, W1, b1, W2, b2]
 
 
@@ -179,13 +181,18 @@ def check_2(init_params) -> str:
                 f"C should be N(0, 1) like section 6's embeddings, got standard deviation "
                 f"{C.double().std().item():.3f}")
     w2 = W2.double().std().item()
+    vocab = V
     if abs(w2 / 0.01 - 1) > 0.1:
         names = {1.0: "1: W2 is not scaled, so the first logits spread over about ±20 and the "
                       "first loss is far above ln 65",
                  1 / math.sqrt(n_h): "1/sqrt(n_hidden), a fan-in scaling like W1's",
                  (5 / 3) / math.sqrt(n_h): "(5/3)/sqrt(n_hidden), W1's tanh recipe; but no tanh "
                                            "follows the output layer",
-                 0.1: "0.1, ten times section 6's 0.01"}
+                 (5 / 3) / math.sqrt(vocab): "(5/3)/sqrt(vocab_size): a tanh gain over the "
+                                             "fan-out, but no tanh follows the output layer",
+                 0.1: "0.1, ten times section 6's 0.01",
+                 0.001: "0.001, ten times too small: the first loss is right, but the "
+                        "gradient reaching W1 and C through W2 is ten times weaker"}
         loss, _ = first_loss_and_saturation(params, k)
         for value, name in names.items():
             if abs(w2 / value - 1) < 0.05:
@@ -206,9 +213,11 @@ def check_2(init_params) -> str:
 
 PREDICT_BLOCK_SIZES = (3, 8, 32)
 # The recipe's validation losses (first 20,000 validation examples), measured on one Intel and
-# on simulated AVX2 and SSE4 CPUs (spread < 0.003), and with another seed (spread < 0.03).
+# on simulated AVX2 and SSE4 CPUs (spread < 0.003); a reviewer's seeds 0, 1, 2 gave 2.236, 2.233,
+# 2.233 (block 3) and 2.279, 2.279, 2.309 (block 8). The tolerance stays below half the 0.043
+# between blocks 3 and 8, and the ranking is checked on its own.
 _REFERENCE = {3: 2.236, 8: 2.279, 32: 2.409}
-_TOLERANCE = 0.06
+_TOLERANCE = 0.02
 
 
 @checker(3)
@@ -231,6 +240,17 @@ def check_3(prediction, measured) -> str:
         except (TypeError, ValueError):
             raise Wrong(f"measured[{b}] should be a number, got "
                         f"{type(measured[b]).__name__}") from None
+    ranked = sorted(PREDICT_BLOCK_SIZES, key=losses.get)
+    near = [b for b in PREDICT_BLOCK_SIZES if abs(losses[b] - _REFERENCE[b]) <= 0.04]
+    if ranked != [3, 8, 32] and len(near) < 3:
+        for a in PREDICT_BLOCK_SIZES:
+            for b in PREDICT_BLOCK_SIZES:
+                if a < b and abs(losses[a] - _REFERENCE[b]) <= 0.04 and \
+                        abs(losses[b] - _REFERENCE[a]) <= 0.04:
+                    raise Wrong(f"measured[{a}] = {losses[a]:.3f} and measured[{b}] = "
+                                f"{losses[b]:.3f} look swapped: the recipe gives {a}: about "
+                                f"{_REFERENCE[a]:.3f}, {b}: about {_REFERENCE[b]:.3f}; is each "
+                                "loss stored under the block size it was trained with?")
     for b, loss in losses.items():
         ref = _REFERENCE[b]
         if not math.isfinite(loss) or abs(loss - ref) > _TOLERANCE:
@@ -238,9 +258,10 @@ def check_3(prediction, measured) -> str:
                    if abs(loss - math.log(65)) < 0.3 else
                    "higher: fewer steps, a smaller learning rate or a smaller model than the "
                    "recipe?" if loss > ref else
-                   "lower: more steps, or a loss measured on training batches rather than the "
-                   "first 20,000 validation examples?")
-            raise Wrong(f"block_size {b} measured {loss:.3f}, the recipe gives about {ref:.2f} "
+                   "lower: a larger learning rate than 0.001 (3e-3 gives about 0.07 lower), "
+                   "more steps, or a loss measured on training batches rather than the first "
+                   "20,000 validation examples?")
+            raise Wrong(f"block_size {b} measured {loss:.3f}, the recipe gives about {ref:.3f} "
                         f"(± {_TOLERANCE}); yours is {why}")
     best = min(losses, key=losses.get)
     table = ", ".join(f"{b}: ≈{losses[b]:.3f}" for b in PREDICT_BLOCK_SIZES)

@@ -139,9 +139,14 @@ def _cross(x, memory, W_q, W_k, W_v, *, scale=None, softmax_dim=-1, causal=False
 
 
 def _cross_mistakes(x, memory, W_q, W_k, W_v):
-    C, Cm, hs = x.shape[-1], memory.shape[-1], W_k.shape[1]
+    C, Cm, hs, dv = x.shape[-1], memory.shape[-1], W_k.shape[1], W_v.shape[1]
     return (
         (dict(scale=1.0), "the scores are not divided by √head_size"),
+        (dict(scale=float(hs)), f"the scores are divided by head_size = {hs}, not by its square "
+         f"root √{hs}: a dot product of {hs} unit-variance terms has variance {hs}, so standard "
+         f"deviation √{hs}"),
+        (dict(scale=math.sqrt(dv)), f"the scores are divided by √{dv}, the width of the values; "
+         f"the scores dot queries with keys, vectors of length head_size = {hs}: divide by √{hs}"),
         (dict(scale=math.sqrt(C)), f"the scores are divided by √C = √{C} (the width of x); "
          f"divide by √head_size = √{hs}, the length of the vectors being dotted"),
         (dict(scale=math.sqrt(Cm)), f"the scores are divided by √{Cm} (the width of memory); "
@@ -158,16 +163,24 @@ def _cross_mistakes(x, memory, W_q, W_k, W_v):
 @checker(2)
 def check_2(cross_attention_head):
     """``cross_attention_head(x, memory, W_q, W_k, W_v)``: x (B, Tq, C), memory (B, Tk, Cm),
-    W_q (C, hs), W_k and W_v (Cm, hs) -> (B, Tq, hs)."""
-    C, Cm, hs = 12, 8, 4
-    W_q, W_k, W_v = _randn(C, hs, seed=1), _randn(Cm, hs, seed=2), _randn(Cm, hs, seed=3)
+    W_q (C, hs), W_k (Cm, hs), W_v (Cm, dv) -> (B, Tq, dv)."""
+    C, Cm, hs, dv = 12, 8, 4, 6
+    W_q, W_k, W_v = _randn(C, hs, seed=1), _randn(Cm, hs, seed=2), _randn(Cm, dv, seed=3)
     for B, Tq, Tk in ((2, 5, 7), (1, 6, 3)):
         x, memory = _randn(B, Tq, C, seed=Tq), _randn(B, Tk, Cm, seed=Tk + 10)
         given = (x.clone(), memory.clone())
-        got = _tensor(run(cross_attention_head, *given, W_q, W_k, W_v),
-                      "cross_attention_head(x, memory, W_q, W_k, W_v)")
-        case = f"x {(B, Tq, C)}, memory {(B, Tk, Cm)}, head size {hs}"
-        expect_shape(got, (B, Tq, hs), f"cross_attention_head's output ({case}): one row "
+        try:
+            result = run(cross_attention_head, *given, W_q, W_k, W_v)
+        except Wrong as e:
+            if "RuntimeError" in str(e) and ("shape" in str(e) or "size" in str(e)):
+                raise Wrong(f"a shape error: is x (width C = {C}) the one multiplied by W_q, and "
+                            f"memory (width Cm = {Cm}) the one multiplied by W_k and W_v? "
+                            "Queries come from x, keys and values from memory; W_v is "
+                            f"{dv} wide, not {hs} ({e})") from None
+            raise
+        got = _tensor(result, "cross_attention_head(x, memory, W_q, W_k, W_v)")
+        case = f"x {(B, Tq, C)}, memory {(B, Tk, Cm)}, head size {hs}, value size {dv}"
+        expect_shape(got, (B, Tq, dv), f"cross_attention_head's output ({case}): one row "
                      "per query")
         expected = _cross(x, memory, W_q, W_k, W_v)
         if _close(got, expected):
