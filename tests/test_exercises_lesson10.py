@@ -153,6 +153,16 @@ def test_1_rejects_a_product_and_an_unknown_rule_with_numbers():
     expect(ex.check_1(lambda layers: 10), "wrong", "expected 18", "returned 10")
 
 
+def test_1_rejects_added_strides():
+    def added(layers):
+        field, step = 1, 1
+        for k, s in layers:
+            field += (k - 1) * step
+            step += s
+        return field
+    expect(ex.check_1(added), "wrong", "adds the strides", "multiplies")
+
+
 def test_1_rejects_a_non_integer():
     expect(ex.check_1(lambda layers: ex.reference_receptive_field(layers) + 0.5), "wrong", "int")
     assert ex.check_1(lambda layers: float(ex.reference_receptive_field(layers))).ok
@@ -160,73 +170,76 @@ def test_1_rejects_a_non_integer():
 
 # ---- exercise 2: debug the unfold convolution ------------------------------------------------
 
-def _conv(x, weight, bias, rows_of, shape_of):
-    c_out, c_in, kh, kw = weight.shape
+def _shift_add(x, weight, bias, stride, padding, pads=None, step=None, size_from=None):
+    """A learner's shift-and-add convolution; the keyword arguments plant the usual slips."""
+    c_out, _, kh, kw = weight.shape
+    unpadded = x.shape[-2:]
+    x = F.pad(x, pads if pads is not None else (padding,) * 4)
     n, _, h, w = x.shape
-    cols = helpers.conv.unfold(x, (kh, kw))
-    out = rows_of(weight) @ cols + bias[:, None]
-    return out.reshape(n, c_out, *shape_of(h - kh + 1, w - kw + 1))
+    h, w = size_from(h, w, unpadded) if size_from else (h, w)
+    h_out, w_out = (h - kh) // stride + 1, (w - kw) // stride + 1
+    step = stride if step is None else step
+    out = bias.reshape(1, c_out, 1, 1).repeat(n, 1, h_out, w_out)
+    for a in range(kh):
+        for b in range(kw):
+            seen = x[:, :, a:a + step * (h_out - 1) + 1:step, b:b + step * (w_out - 1) + 1:step]
+            out += torch.einsum("oc,nchw->nohw", weight[:, :, a, b], seen)
+    return out
 
 
-def _right_rows(weight):
-    return weight.reshape(weight.shape[0], -1)
-
-
-def _scrambled_rows(weight):
-    return weight.reshape(-1, weight.shape[0]).T
-
-
-def _hw(h, w):
-    return (h, w)
-
-
-def _wh(h, w):
-    return (w, h)
-
-
-def test_2_the_planted_function_is_wrong():
-    expect(ex.check_2(ex.buggy_conv2d), "wrong", "swaps rows and columns")
+def test_2_the_planted_function_is_wrong_on_both_counts():
+    expect(ex.check_2(ex.buggy_conv2d), "wrong", "both planted bugs are still there")
 
 
 def test_2_the_planted_source_is_the_planted_function():
-    namespace = {"helpers": helpers}
+    namespace = {"torch": torch, "F": F}
     exec(ex.BUGGY_CONV2D, namespace)
     g = torch.Generator().manual_seed(0)
-    x, weight, bias = (torch.randn(2, 3, 6, 6, generator=g), torch.randn(4, 3, 2, 2, generator=g),
+    x, weight, bias = (torch.randn(2, 3, 7, 9, generator=g), torch.randn(4, 3, 3, 2, generator=g),
                        torch.randn(4, generator=g))
-    assert torch.equal(namespace["buggy_conv2d"](x, weight, bias), ex.buggy_conv2d(x, weight, bias))
-    assert not torch.allclose(ex.buggy_conv2d(x, weight, bias), F.conv2d(x, weight, bias))
+    for stride, padding in [(1, 0), (2, 1), (3, 2)]:
+        planted = namespace["buggy_conv2d"](x, weight, bias, stride, padding)
+        assert torch.equal(planted, ex.buggy_conv2d(x, weight, bias, stride, padding))
+    # right on the colleague's test (stride 1, no padding), wrong otherwise
+    assert torch.allclose(ex.buggy_conv2d(x, weight, bias, 1, 0), F.conv2d(x, weight, bias),
+                          atol=1e-5)
+    assert ex.buggy_conv2d(x, weight, bias, 1, 1).shape != F.conv2d(x, weight, bias,
+                                                                    padding=1).shape
 
 
-def test_2_rejects_only_the_shape_fixed():
-    fixed_shape = lambda x, w, b: _conv(x, w, b, _scrambled_rows, _hw)  # noqa: E731
-    expect(ex.check_2(fixed_shape), "wrong", "still scrambled", "memory order", "max error")
+def test_2_the_solution_and_other_correct_fixes_pass():
+    assert ex.check_2(_shift_add).ok
+    assert ex.check_2(lambda x, w, b, s, p: F.conv2d(x, w, b, stride=s, padding=p)).ok
 
 
-def test_2_rejects_only_the_weights_fixed():
-    fixed_rows = lambda x, w, b: _conv(x, w, b, _right_rows, _wh)  # noqa: E731
-    expect(ex.check_2(fixed_rows), "wrong", "swaps rows and columns", "square images")
+def test_2_rejects_the_stride_still_ignored():
+    only_padding = lambda x, w, b, s, p: _shift_add(x, w, b, s, p, step=1)  # noqa: E731
+    expect(ex.check_2(only_padding), "wrong", "ignore the stride", "every s-th row", "max error")
 
 
-def test_2_rejects_a_transpose_of_the_channel_axes():
-    def swapped_channels(x, weight, bias):  # transpose(0, 1): C_in and C_out exchanged
-        rows = lambda w: w.transpose(0, 1).reshape(w.shape[0], -1)  # noqa: E731
-        return _conv(x, weight, bias, rows, _hw)
-    expect(ex.check_2(swapped_channels), "wrong", "differs", "got", "expected")
+def test_2_rejects_only_the_width_padded():
+    only_stride = lambda x, w, b, s, p: _shift_add(x, w, b, s, p, pads=(p, p))  # noqa: E731
+    expect(ex.check_2(only_stride), "wrong", "only the width is padded", "(left, right, top, "
+           "bottom)", "has shape")
+
+
+def test_2_rejects_only_the_height_padded():
+    height = lambda x, w, b, s, p: _shift_add(x, w, b, s, p, pads=(0, 0, p, p))  # noqa: E731
+    expect(ex.check_2(height), "wrong", "only the height is padded")
+
+
+def test_2_rejects_the_output_size_of_the_unpadded_image():
+    def before_pad(h, w, unpadded):
+        return unpadded
+    early = lambda x, w, b, s, p: _shift_add(x, w, b, s, p, size_from=before_pad)  # noqa: E731
+    expect(ex.check_2(early), "wrong", "unpadded size")
 
 
 def test_2_rejects_flipped_kernels_and_a_missing_bias():
-    flipped = lambda x, w, b: _conv(x, w.flip(2, 3), b, _right_rows, _hw)  # noqa: E731
+    flipped = lambda x, w, b, s, p: _shift_add(x, w.flip(2, 3), b, s, p)  # noqa: E731
     expect(ex.check_2(flipped), "wrong", "flipped")
-    no_bias = lambda x, w, b: _conv(x, w, torch.zeros_like(b), _right_rows, _hw)  # noqa: E731
+    no_bias = lambda x, w, b, s, p: _shift_add(x, w, torch.zeros_like(b), s, p)  # noqa: E731
     expect(ex.check_2(no_bias), "wrong", "leaves out the bias")
-
-
-def test_2_accepts_other_correct_fixes():
-    via_permute = lambda x, w, b: _conv(  # noqa: E731
-        x, w, b, lambda w: w.permute(1, 2, 3, 0).reshape(-1, w.shape[0]).T, _hw)
-    assert ex.check_2(via_permute).ok
-    assert ex.check_2(lambda x, w, b: F.conv2d(x, w, b)).ok
 
 
 # ---- exercise 3: predict, then measure: mirrored digits ----------------------------------
@@ -334,7 +347,39 @@ def test_5_rejects_a_flipped_kernel():
 
 
 def test_5_rejects_rows_numbered_with_the_input_width():
-    expect(ex.check_5(lambda k, H, W: _matrix(k, H, W, row_width=W)), "wrong", "IndexError")
+    expect(ex.check_5(lambda k, H, W: _matrix(k, H, W, row_width=W)), "wrong", "IndexError",
+           "numbered with the input's width W", "i * W_out + j")
+
+
+def test_5_names_output_rows_numbered_with_w_when_nothing_overflows():
+    def padded_rows(kernel, H, W):  # rows i * W + j in a matrix made big enough, then cut
+        kh, kw = kernel.shape
+        h_out, w_out = H - kh + 1, W - kw + 1
+        M = torch.zeros(h_out * W, H * W)
+        for i in range(h_out):
+            for j in range(w_out):
+                for a in range(kh):
+                    for b in range(kw):
+                        M[i * W + j, (i + a) * W + (j + b)] = kernel[a, b]
+        return M[:h_out * w_out]
+    expect(ex.check_5(padded_rows), "wrong", "output pixels are numbered with the input's width")
+
+
+def test_5_rejects_input_columns_numbered_with_the_output_width():
+    def narrow_columns(kernel, H, W):
+        kh, kw = kernel.shape
+        h_out, w_out = H - kh + 1, W - kw + 1
+        M = torch.zeros(h_out * w_out, H * W)
+        for i in range(h_out):
+            for j in range(w_out):
+                for a in range(kh):
+                    for b in range(kw):
+                        col = (i + a) * w_out + (j + b)
+                        if col < H * W:
+                            M[i * w_out + j, col] = kernel[a, b]
+        return M
+    expect(ex.check_5(narrow_columns), "wrong", "input pixels are numbered with the output's "
+           "width W_out", "r * W + c")
 
 
 def test_5_rejects_the_transpose_and_a_wrong_input_order():

@@ -2,8 +2,8 @@
 
 1. ``receptive_field(layers)``: derive how many input pixels one cell of a conv/pool stack
    sees, from the layers' kernel sizes and strides (the lesson only measures it).
-2. ``conv2d_fixed(x, weight, bias)``: debug :data:`BUGGY_CONV2D`, an unfold convolution with
-   two planted bugs.
+2. ``conv2d_fixed(x, weight, bias, stride, padding)``: debug :data:`BUGGY_CONV2D`, a
+   shift-and-add convolution with two planted bugs (padding and stride handling).
 3. ``prediction`` and ``mirrored_accuracy(model)``: predict, then measure, what mirroring the
    digits does to the global-pool CNN that shifts did not disturb.
 4. ``max_pool2d(x, k)``: max-pooling built from ``unfold``, against ``F.max_pool2d``.
@@ -16,7 +16,6 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from ..conv import unfold
 from . import Wrong, attempted, checker, expect_close, expect_shape, run
 
 __all__ = ["check_1", "check_2", "check_3", "check_4", "check_5", "buggy_conv2d",
@@ -76,7 +75,18 @@ FIELD_MISTAKES = [
      "counts kernel steps instead of kernel - 1: a kernel of width k reaches k - 1 cells "
      "beyond the one it starts on"),
     (_product, "multiplies the kernel widths: fields grow by adding, not multiplying"),
+    (lambda layers: _added_strides(layers), "adds the strides: the spacing between cells "
+     "multiplies, two layers of stride 2 put neighbouring cells 2 x 2 = 4 input pixels apart, "
+     "not 2 + 2"),
 ]
+
+
+def _added_strides(layers):
+    field, step = 1, 1
+    for kernel, stride in layers:
+        field += (kernel - 1) * step
+        step += stride
+    return field
 
 
 def _step_before(layers, i):
@@ -112,65 +122,117 @@ def check_1(receptive_field) -> str:
                 "GlobalPoolCNN, the second)")
 
 
-# --- 2. debug an unfold convolution -----------------------------------------------------
+# --- 2. debug a shift-and-add convolution ---------------------------------------------
 
 BUGGY_CONV2D = '''\
-def buggy_conv2d(x, weight, bias):
+def buggy_conv2d(x, weight, bias, stride, padding):
     C_out, C_in, kH, kW = weight.shape
+    x = F.pad(x, (padding, padding))                      # zeros around the image
     N, _, H, W = x.shape
-    cols = helpers.conv.unfold(x, (kH, kW))              # (N, C_in*kH*kW, L)
-    rows = weight.reshape(C_in * kH * kW, C_out).T       # (C_out, C_in*kH*kW)
-    out = rows @ cols + bias[:, None]                    # (N, C_out, L)
-    return out.reshape(N, C_out, W - kW + 1, H - kH + 1)
+    H_out, W_out = (H - kH) // stride + 1, (W - kW) // stride + 1
+    out = bias.reshape(1, C_out, 1, 1).repeat(N, 1, H_out, W_out)
+    for a in range(kH):
+        for b in range(kW):                               # kernel entry (a, b) ...
+            seen = x[:, :, a:a + H_out, b:b + W_out]      # ... at every output position
+            out += torch.einsum("oc,nchw->nohw", weight[:, :, a, b], seen)
+    return out
 '''
 
 
-def buggy_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The function of exercise 2, bugs included (stride 1, no padding)."""
-    c_out, c_in, kh, kw = weight.shape
+def _shift_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int,
+                padding: int, *, pad_h: bool = True, pad_w: bool = True, strided: bool = True,
+                size_before_pad: bool = False) -> torch.Tensor:
+    """Exercise 2's convolution; the flags switch the planted bugs (and other slips) on."""
+    c_out, _, kh, kw = weight.shape
+    _, _, h0, w0 = x.shape
+    x = F.pad(x, (padding if pad_w else 0, padding if pad_w else 0,
+                  padding if pad_h else 0, padding if pad_h else 0))
     n, _, h, w = x.shape
-    cols = unfold(x, (kh, kw))
-    rows = weight.reshape(c_in * kh * kw, c_out).T
-    out = rows @ cols + bias[:, None]
-    return out.reshape(n, c_out, w - kw + 1, h - kh + 1)
+    if size_before_pad:
+        h, w = h0, w0
+    h_out, w_out = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = bias.reshape(1, c_out, 1, 1).repeat(n, 1, h_out, w_out)
+    step = stride if strided else 1
+    for a in range(kh):
+        for b in range(kw):
+            seen = x[:, :, a::step, b::step][:, :, :h_out, :w_out]
+            out += torch.einsum("oc,nchw->nohw", weight[:, :, a, b], seen)
+    return out
 
 
-# (N, C_in, H, W), (C_out, kH, kW): non-square images and kernels, several output channels
-DEBUG_CASES = [((2, 3, 6, 9), (4, 3, 2)), ((1, 2, 7, 5), (5, 2, 2)), ((3, 1, 8, 8), (2, 3, 3))]
+def buggy_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int,
+                 padding: int) -> torch.Tensor:
+    """The function of exercise 2, bugs included: F.pad pads only the width, and the
+    windows ignore the stride."""
+    return _shift_conv(x, weight, bias, stride, padding, pad_h=False, strided=False)
+
+
+# (N, C_in, H, W), (C_out, kH, kW), stride, padding: the colleague's own test first
+DEBUG_CASES = [((2, 3, 6, 9), (4, 3, 2), 1, 0), ((2, 3, 6, 9), (4, 3, 2), 2, 0),
+               ((1, 2, 7, 5), (5, 2, 2), 1, 1), ((3, 1, 8, 8), (2, 3, 3), 2, 1),
+               ((1, 2, 9, 7), (3, 3, 3), 3, 2)]
+
+DEBUG_SLIPS = [
+    (dict(pad_h=False, strided=False), "both planted bugs are still there: F.pad pads only the "
+     "width, and the windows ignore the stride"),
+    (dict(strided=False), "the windows ignore the stride: with stride s, kernel entry (a, b) "
+     "meets input pixel (i s + a, j s + b), so take every s-th row and column from a and b"),
+    (dict(pad_h=False), "only the width is padded: F.pad's tuple starts at the last dimension, "
+     "(left, right, top, bottom), so (p, p) leaves the height unpadded"),
+    (dict(pad_w=False), "only the height is padded: F.pad's tuple starts at the last dimension, "
+     "(left, right, top, bottom)"),
+    (dict(size_before_pad=True), "H_out and W_out come from the unpadded size: the windows "
+     "slide over the padded image, (H + 2 padding - kH) // stride + 1"),
+]
 
 
 @checker(2)
 def check_2(conv2d_fixed) -> str:
-    """``conv2d_fixed(x, weight, bias)`` equals ``F.conv2d(x, weight, bias)`` (stride 1, no
-    padding) on non-square images with several channels."""
+    """``conv2d_fixed(x, weight, bias, stride, padding)`` equals
+    ``F.conv2d(x, weight, bias, stride=stride, padding=padding)`` on non-square images with
+    several channels, strides 1 to 3 and paddings 0 to 2."""
     g = torch.Generator().manual_seed(10)
-    for shape, (c_out, kh, kw) in DEBUG_CASES:
+    results = []
+    for shape, (c_out, kh, kw), stride, padding in DEBUG_CASES:
         x = torch.randn(*shape, generator=g)
         weight = torch.randn(c_out, shape[1], kh, kw, generator=g)
         bias = torch.randn(c_out, generator=g)
-        expected = F.conv2d(x, weight, bias)
-        what = f"conv2d_fixed on x {shape} with weight {tuple(weight.shape)}"
-        got = run(conv2d_fixed, x.clone(), weight.clone(), bias.clone())
+        what = (f"conv2d_fixed on x {shape}, weight {tuple(weight.shape)}, stride {stride}, "
+                f"padding {padding}")
+        got = run(conv2d_fixed, x.clone(), weight.clone(), bias.clone(), stride, padding)
         if not torch.is_tensor(got):
             raise Wrong(f"{what} returned {type(got).__name__}, expected a tensor")
-        n, _, h_out, w_out = expected.shape
-        if tuple(got.shape) == (n, c_out, w_out, h_out) and h_out != w_out:
-            raise Wrong(f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}: "
-                        "the final reshape swaps rows and columns (H_out comes before W_out); "
-                        "square images hide this bug")
-        expect_shape(got, tuple(expected.shape), what)
-        got = got.detach().float()
-        scrambled = weight.reshape(-1, c_out).T.reshape(weight.shape)
-        if torch.allclose(got, F.conv2d(x, scrambled, bias), atol=1e-4):
-            raise Wrong(f"{what}: the kernels are still scrambled. reshape(C_in*kH*kW, C_out).T "
-                        "has the right shape but reads the weights in memory order, mixing "
-                        "output channels; each output channel's kernel must become one row "
-                        f"(max error {(got - expected).abs().max().item():.3g})")
-        if torch.allclose(got, F.conv2d(x, weight.flip(2, 3), bias), atol=1e-4):
-            raise Wrong(f"{what} uses flipped kernels; F.conv2d does not flip")
-        if torch.allclose(got, F.conv2d(x, weight), atol=1e-4):
-            raise Wrong(f"{what} leaves out the bias (one value per output channel)")
-        expect_close(got, expected, what, rtol=1e-4, atol=1e-4)
+        results.append((what, got.detach().float(), (x, weight, bias, stride, padding)))
+
+    def same(got: torch.Tensor, ref: torch.Tensor) -> bool:
+        return got.shape == ref.shape and torch.allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+    def conv(case, **flags):
+        x, weight, bias, stride, padding = case
+        if flags:
+            return _shift_conv(x, weight, bias, stride, padding, **flags)
+        return F.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+    failing = [(what, got, case) for what, got, case in results if not same(got, conv(case))]
+    if not failing:
+        return None
+    what, got, case = failing[0]
+    expected = conv(case)
+    if got.shape != expected.shape:
+        said = f"{what} has shape {tuple(got.shape)}, F.conv2d gives {tuple(expected.shape)}"
+    else:
+        said = f"{what} differs from F.conv2d (max error {(got - expected).abs().max():.3g})"
+    for flags, why in DEBUG_SLIPS:   # a slip that explains every case
+        if all(same(g_, conv(c_, **flags)) for _, g_, c_ in results):
+            raise Wrong(f"{said}: {why}")
+    expect_shape(got, tuple(expected.shape), what)
+    x, weight, bias, stride, padding = case
+    args = dict(stride=stride, padding=padding)
+    if torch.allclose(got, F.conv2d(x, weight.flip(2, 3), bias, **args), atol=1e-4):
+        raise Wrong(f"{what} uses flipped kernels; F.conv2d does not flip")
+    if torch.allclose(got, F.conv2d(x, weight, **args), atol=1e-4):
+        raise Wrong(f"{what} leaves out the bias (one value per output channel)")
+    expect_close(got, expected, what, rtol=1e-4, atol=1e-4)
     return None
 
 
@@ -315,10 +377,35 @@ def _named_numbering_slip(M: torch.Tensor, kernel: torch.Tensor, h: int, w: int,
     if (h, w) != (1, 1) and torch.allclose(M[:, columns_in], ref, atol=1e-6):
         raise Wrong(f"{what}: M numbers the input pixels column by column (r + c * H); "
                     "image.flatten() reads row by row, so pixel (r, c) is column r * W + c")
+    if w != w_out and h_out > 1 and torch.allclose(M, _numbered(kernel, h, w, w, w)):
+        raise Wrong(f"{what}: the output pixels are numbered with the input's width W "
+                    f"(i * {w} + j); the output is W_out = {w_out} wide, so output (i, j) is "
+                    "row i * W_out + j")
+    if w != w_out and torch.allclose(M, _numbered(kernel, h, w, w_out, w_out)):
+        raise Wrong(f"{what}: the input pixels are numbered with the output's width W_out "
+                    f"((i + a) * {w_out} + ...); the input is W = {w} wide, so input pixel "
+                    "(r, c) is column r * W + c")
     if (h_out, w_out) != (1, 1) and torch.allclose(M[columns_out], ref, atol=1e-6):
         raise Wrong(f"{what}: M numbers the output pixels column by column; "
                     "conv(...).flatten() reads row by row, so output (i, j) is row "
                     "i * W_out + j")
+
+
+def _numbered(kernel: torch.Tensor, h: int, w: int, row_width: int,
+              col_width: int) -> torch.Tensor:
+    """M with output (i, j) at row i * row_width + j and input (r, c) at column
+    r * col_width + c (rows or columns past the end dropped), for naming numbering slips."""
+    kh, kw = kernel.shape
+    h_out, w_out = h - kh + 1, w - kw + 1
+    M = torch.zeros(h_out * w_out, h * w)
+    for i in range(h_out):
+        for j in range(w_out):
+            for a in range(kh):
+                for b in range(kw):
+                    row, col = i * row_width + j, (i + a) * col_width + (j + b)
+                    if row < h_out * w_out and col < h * w:
+                        M[row, col] = kernel[a, b]
+    return M
 
 
 @checker(5)
@@ -330,7 +417,14 @@ def check_5(conv_as_matrix) -> str:
         kernel = torch.randn(kh, kw, generator=g)
         h_out, w_out = h - kh + 1, w - kw + 1
         what = f"conv_as_matrix for a {kh}x{kw} kernel on a {h}x{w} image"
-        M = run(conv_as_matrix, kernel.clone(), h, w)
+        try:
+            M = run(conv_as_matrix, kernel.clone(), h, w)
+        except Wrong as e:
+            if "IndexError" in str(e):
+                raise Wrong(f"{e} (an index past the end of M: are the output pixels numbered "
+                            "with the input's width W? Output (i, j) is row i * W_out + j)"
+                            ) from None
+            raise
         if tuple(getattr(M, "shape", ())) == (h * w, h_out * w_out) != (h_out * w_out, h * w):
             raise Wrong(f"{what} has shape {tuple(M.shape)}, the transpose of "
                         f"{(h_out * w_out, h * w)}: one row per output pixel, one column per "
