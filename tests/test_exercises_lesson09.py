@@ -3,6 +3,7 @@ solution is correct, and plausible wrong answers are rejected with a message tha
 says what is wrong (never a traceback)."""
 from __future__ import annotations
 
+import pytest
 import torch
 from exercise_support import expect, stub
 from torch import nn
@@ -69,6 +70,46 @@ def test_1_rejects_a_function_that_ignores_lr():
     expect(ex.check_1(1.0, lambda g, lr: right(g, 0.1)), "wrong", "ignores lr")
     expect(ex.check_1(1.0, lambda g, lr: right(g, 0.1) if g != 1.0 else right(g, lr)), "wrong",
            "a run at lr 0.1")
+
+
+# Slips that need a training run of their own. To keep this file fast, a stand-in run (a
+# constant loss, a distinct offset above the right one) is put in the checker's cache under
+# each slip's key: what is tested is that a learner whose numbers come from that run is told
+# the slip by name. (The real bias=True run differs: 0.422 against 0.444 at gain 0.5.)
+SLIPS = {  # name: (keyword arguments of ex._losses, words the verdict must contain)
+    "bias": (dict(bias=True), ("bias=False", "draws its bias")),
+    "seed": (dict(train_seed=1), ("default seed", "seed=0")),
+    "plain": (dict(norm="none"), ("without BatchNorm",)),
+    "layer": (dict(norm="layer"), ("LayerNorm network",)),
+    "hidden": (dict(hidden_lr=True), ("hidden weights only", "lr=lr")),
+    "600": (dict(steps=600), ("600 steps", "steps=200")),
+}
+
+
+def _slip_key(gain, lr, slip):
+    if slip.get("hidden_lr"):     # lr on the hidden weights only, the rest at the default 0.1
+        return ex._key(gain, 0.1, hidden_lr=lr) if lr != 0.1 else ex._key(gain, lr)
+    return ex._key(gain, lr, **slip)
+
+
+@pytest.fixture
+def stand_in_slips(monkeypatch):
+    for k, (slip, _) in enumerate(SLIPS.values(), start=1):
+        for gain, lr in [(g, ex.LR) for g in ex.GAINS] + [(1.0, 0.1)]:
+            key = _slip_key(gain, lr, slip)
+            if key == ex._key(gain, lr):
+                continue
+            steps = slip.get("steps", 200)
+            monkeypatch.setitem(ex._runs, key, [right(gain, lr) + 0.05 * k] * steps)
+
+
+@pytest.mark.parametrize("name", SLIPS)
+def test_1_names_slips_that_need_a_run_of_their_own(stand_in_slips, name):
+    slip, words = SLIPS[name]
+
+    def learner(gain, lr):
+        return sum(ex._runs[_slip_key(gain, lr, slip)][-50:]) / 50
+    expect(ex.check_1(2.0, learner), "wrong", *words)
 
 
 def test_1_rejects_bad_predictions_and_bad_measurements():
@@ -401,6 +442,26 @@ def test_5_rejects_eps_outside_the_sqrt_and_the_feature_axis():
         return (n * g - g.sum(1, keepdim=True)
                 - x_hat * (g * x_hat).sum(1, keepdim=True)) / (n * sigma)
     expect(ex.check_5(over_features), "wrong", "dimension 1", "LayerNorm")
+
+
+def test_5_rejects_a_flipped_dsigma_and_a_dmu_not_divided_by_n():
+    def flipped(dy, x, gamma, eps=1e-5):      # the solution with +(dx_hat * d).sum / sigma**2
+        d = x - x.mean(dim=0)
+        sigma = ((d ** 2).mean(dim=0) + eps).sqrt()
+        dx_hat = gamma * dy
+        dsigma = (dx_hat * d).sum(dim=0) / sigma ** 2
+        dd = dx_hat / sigma + dsigma / sigma * d / x.shape[0]
+        return dd - dd.sum(dim=0) / x.shape[0]
+    expect(ex.check_5(flipped), "wrong", "sign of dL/dsigma")
+
+    def dmu_not_over_n(dy, x, gamma, eps=1e-5):
+        d = x - x.mean(dim=0)
+        sigma = ((d ** 2).mean(dim=0) + eps).sqrt()
+        dx_hat = gamma * dy
+        dsigma = -(dx_hat * d).sum(dim=0) / sigma ** 2
+        dd = dx_hat / sigma + dsigma / sigma * d / x.shape[0]
+        return dd - dd.sum(dim=0)
+    expect(ex.check_5(dmu_not_over_n), "wrong", "not divided by n")
 
 
 def test_5_rejects_missing_terms():

@@ -61,9 +61,9 @@ def _mismatch(what: str, got: torch.Tensor, expected: torch.Tensor, atol: float 
 GAINS = (0.5, 1.0, 2.0)
 LR = 0.4
 # The checker repeats the lesson's experiment itself, on the same machine, so that a correct
-# function gives the same figures to the last digits; a Linear bias before the BatchNorm
-# (cancelled by it) or another optimiser setup moves them by far less than TOLERANCE, while
-# the slips below move them by 0.1 or more.
+# function gives the same figures to the last digits. Another optimiser setup moves them by far
+# less than TOLERANCE; the slips below (a bias before the BatchNorm, which draws other random
+# weights from seed 0; train_sgd's default seed; 600 steps; ...) move them by more, and are named.
 TOLERANCE = 0.02
 _runs: dict = {}
 
@@ -79,29 +79,44 @@ def _data():
     return _runs["data"]
 
 
-def _losses(gain: float, lr: float, norm: str = "batch") -> list:
+def _key(gain: float, lr: float, norm: str = "batch", bias: bool | None = None,
+         train_seed: int = 0, steps: int = 200, hidden_lr: float | None = None) -> tuple:
+    """The cache key of one run (a bias by default only without BatchNorm, as in the lesson)."""
+    return (gain, lr, norm, norm != "batch" if bias is None else bias, train_seed, steps,
+            hidden_lr)
+
+
+def _losses(gain: float, lr: float, norm: str = "batch", bias: bool | None = None,
+            train_seed: int = 0, steps: int = 200, hidden_lr: float | None = None) -> list:
     """The lesson's deep_tanh_mlp(gain, norm=BatchNorm1d, bias=False, seed=0) trained by
-    its train_sgd(net, steps=200, lr=lr, seed=0): the 200 training losses (cached)."""
-    key = (gain, lr, norm)
+    its train_sgd(net, steps=200, lr=lr, seed=0): the training losses (cached). The other
+    arguments make the slips: norm "none" or "layer", a bias, another seed or step count,
+    hidden_lr for the hidden Linears' weights (the rest at lr)."""
+    key = _key(gain, lr, norm, bias, train_seed, steps, hidden_lr)
+    bias = key[3]
     if key not in _runs:
         import helpers
-        from helpers.layers import BatchNorm1d
+        from helpers.layers import BatchNorm1d, LayerNorm
         device = helpers.device()
         x_train, y_train = _data()
         x_train, y_train = x_train.to(device), y_train.to(device)
+        norm_layer = {"batch": BatchNorm1d, "layer": LayerNorm}.get(norm)
         torch.manual_seed(0)
         layers, fan_in = [], x_train.shape[1]
         for _ in range(8):
-            linear = nn.Linear(fan_in, 100, bias=norm != "batch")
+            linear = nn.Linear(fan_in, 100, bias=bias)
             nn.init.normal_(linear.weight, std=gain / math.sqrt(fan_in))
             if linear.bias is not None:
                 nn.init.zeros_(linear.bias)
-            layers += [linear] + ([BatchNorm1d(100)] if norm == "batch" else []) + [nn.Tanh()]
+            layers += [linear] + ([norm_layer(100)] if norm_layer else []) + [nn.Tanh()]
             fan_in = 100
         net = nn.Sequential(*layers, nn.Linear(fan_in, 10)).to(device)
-        g, losses = torch.Generator().manual_seed(0), []
-        opt = torch.optim.SGD(net.parameters(), lr=lr)
-        for _ in range(200):
+        hidden = [m.weight for m in net[:-1] if isinstance(m, nn.Linear)] if hidden_lr else []
+        rest = [q for q in net.parameters() if all(q is not h for h in hidden)]
+        groups = [{"params": rest}] + ([{"params": hidden, "lr": hidden_lr}] if hidden else [])
+        g, losses = torch.Generator().manual_seed(train_seed), []
+        opt = torch.optim.SGD(groups, lr=lr)
+        for _ in range(steps):
             ix = torch.randint(len(x_train), (64,), generator=g).to(device)
             loss = F.cross_entropy(net(x_train[ix]), y_train[ix])
             opt.zero_grad()
@@ -147,10 +162,29 @@ def _measured(got: float, gain: float, lr: float) -> None:
     for candidate, message in slips:
         if abs(got - candidate) < 1e-3:
             raise Wrong(f"{what}: that is {message}")
-    plain = _mean(_losses(gain, lr, norm="none")[-50:])
-    if abs(got - plain) < TOLERANCE:
-        raise Wrong(f"{what}: that is the network without BatchNorm; build it with "
-                    "deep_tanh_mlp(gain, norm=BatchNorm1d, bias=False, seed=0)")
+    # slips that need a run of their own, cheapest and likeliest first
+    runs = [(dict(bias=True), "the network with a bias in its Linears: with bias=True each "
+             "layer also draws its bias from seed 0, so the weights come out different; build "
+             "it with bias=False, as the task says"),
+            (dict(train_seed=1), "a run with train_sgd's default seed (1): pass seed=0 to "
+             "train_sgd too, so the batches come in the checker's order"),
+            (dict(norm="none"), "the network without BatchNorm; build it with "
+             "deep_tanh_mlp(gain, norm=BatchNorm1d, bias=False, seed=0)"),
+            (dict(norm="layer"), "a LayerNorm network: this exercise is about BatchNorm "
+             "(norm=BatchNorm1d, bias=False)"),
+            (dict(hidden_lr=lr) if lr != 0.1 else None, "a run with lr on the hidden weights "
+             "only (hidden_lr=lr) and 0.1 on the rest: pass lr=lr, which trains every parameter "
+             "at that rate"),
+            (dict(steps=600), "a run of 600 steps (train_sgd's default): pass steps=200")]
+    for slip, message in runs:
+        if slip is None:
+            continue
+        if slip.get("hidden_lr") is not None:
+            candidate = _mean(_losses(gain, 0.1, hidden_lr=lr)[-50:])
+        else:
+            candidate = _mean(_losses(gain, lr, **slip)[-50:])
+        if abs(got - candidate) < 1e-3:
+            raise Wrong(f"{what}: that is {message}")
     raise Wrong(f"{what} (the lesson's BatchNorm network, seed 0, 200 steps of train_sgd "
                 f"with seed=0, mean of the last 50 losses); relative error "
                 f"{abs(got - expected) / expected:.1%}")
@@ -462,6 +496,18 @@ def _autograd_backward(dy, x, gamma, eps, eps_outside=False, dim=0):
     return x.grad
 
 
+def _by_hand(dy, x, gamma, eps, dsigma_sign=-1, dmu_over_n=True):
+    """The backward pass node by node, with a slip switched on."""
+    n = x.shape[0]
+    d = x - x.mean(0)
+    sigma = torch.sqrt((d ** 2).mean(0) + eps)
+    dx_hat = gamma * dy
+    dsigma = dsigma_sign * (dx_hat * d).sum(0) / sigma ** 2
+    dd = dx_hat / sigma + dsigma / (2 * sigma) * 2 * d / n
+    dmu = -dd.sum(0)
+    return dd + (dmu / n if dmu_over_n else dmu)
+
+
 @checker(5)
 def check_5(batchnorm_backward):
     """``batchnorm_backward(dy, x, gamma, eps=1e-5)`` -> dL/dx (N, C) for training-mode
@@ -491,6 +537,12 @@ def check_5(batchnorm_backward):
                         "on mu, so mu collects a gradient from all of them")
         if _close(got, (dy - dy.mean(0) - x_hat * (dy * x_hat).mean(0)) / sigma, atol=1e-8):
             raise Wrong("gamma is missing: y = gamma * x_hat + beta, so dL/dx_hat = gamma * dy")
+        if _close(got, _by_hand(dy, x, gamma, eps, dsigma_sign=1), atol=1e-8):
+            raise Wrong("the sign of dL/dsigma is flipped: x_hat_i = d_i / sigma, so "
+                        "d x_hat_i / d sigma = -d_i / sigma**2 (a larger sigma shrinks x_hat)")
+        if _close(got, _by_hand(dy, x, gamma, eps, dmu_over_n=False), atol=1e-8):
+            raise Wrong("dL/dmu is not divided by n on its way to x: mu = (1/n) sum x_i, so "
+                        "d mu / d x_i = 1/n")
         if _close(got, _autograd_backward(dy, x, gamma, 0.0), atol=1e-8):
             raise Wrong("eps is missing: sigma = sqrt(v + eps); feature 0 has a tiny variance, "
                         "where eps changes the gradient")
