@@ -1,6 +1,7 @@
 """Lesson 08's exercise checkers: the stub is "todo", the worked solution "correct",
 plausible wrong answers "wrong" with a message that names the mistake."""
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -104,6 +105,26 @@ def encode_raw_bytes(text, ranks):               # unmerged bytes as their byte 
     return [byte_of[i] if i < 256 else i for i in ids]
 
 
+def encode_str_pieces(text, ranks):              # forgot .encode(): str pieces
+    out = []
+    for chunk in regex.findall(bpe.GPT2_SPLIT_PATTERN, text):
+        parts = list(chunk)
+        while len(parts) > 1:
+            found = [(ranks[a + b], i) for i, (a, b) in enumerate(zip(parts, parts[1:]))
+                     if a + b in ranks]
+            if not found:
+                break
+            _, i = min(found)
+            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+        out += [ranks[p] for p in parts]
+    return out
+
+
+def encode_with_re(text, ranks):                  # the standard library's re, not regex
+    return [i for chunk in re.findall(bpe.GPT2_SPLIT_PATTERN, text)
+            for i in encode_chunk(chunk.encode("utf-8"), ranks)]
+
+
 def test_ex1(gpt2):
     assert ex.check_1(stub, gpt2).status == "todo"
     assert ex.check_1(encode_fast, gpt2).status == "correct"
@@ -119,6 +140,8 @@ def test_ex1(gpt2):
     (encode_longest_match, "longest piece"),
     (encode_no_pre_split, "GPT2_SPLIT_PATTERN"),
     (encode_raw_bytes, "ranks[bytes([b])]"),
+    (encode_str_pieces, ".encode('utf-8')"),
+    (encode_with_re, "use the regex module"),
     (lambda text, ranks: encode_fast(text.replace(" ", ""), ranks), "do not decode to the text"),
     (lambda text, ranks: [bytes([b]) for b in text.encode()], "bytes pieces"),
     (lambda text, ranks: "".join(map(str, encode_fast(text, ranks))), "list of token ids"),
@@ -215,7 +238,7 @@ def test_ex2():
     (merge_keeps_second, "second token is kept"),
     (merge_from_the_right, "from the right"),
     (merge_first_only, "only the first occurrence"),
-    (merge_discard_after_each, "itself already dropped"),
+    (merge_discard_after_each, "merges only its first pair"),
     (merge_without_runs, "left out altogether"),
     (merge_in_place, "changed the list"),
     (lambda ids, pair, new_id: [new_id], "expected"),
@@ -242,7 +265,7 @@ def test_ex3(tok_4096):
     (70, "ASCII, 1 byte each"),
     (52, "the letters alone"),
     (105, "Chinese"),
-    (12, "none covers Cyrillic"),
+    (12, "it looks like you expected merges to join characters, but none covers Cyrillic"),
     (90, "off by +29"),
 ])
 def test_ex3_wrong_prediction_is_reported_not_failed(tok_4096, prediction, words):
@@ -292,6 +315,10 @@ def test_ex4():
     (lambda b, c, t: b * c / t, "loss in bits per token"),
     (lambda b, c, t: b * c / t * math.log(2), "loss in nats per token"),
     (lambda b, c, t: 2 ** b * c / t, "EXPONENT"),
+    (lambda b, c, t: 2 ** (b * c // t), "integer division"),
+    (lambda b, c, t: 2 ** (b * (c // t)), "integer division"),
+    (lambda b, c, t: 2 ** (b * c / (t + 1)), "n_tokens + 1"),
+    (lambda b, c, t: 2 ** (b * c / (t - 1)), "n_tokens - 1"),
     (lambda b, c, t: 2 ** (b * c / t) + 1, "a factor"),
     (lambda b, c, t: math.exp(b * c / math.log(2) / t), "DIVIDED by ln 2"),
     (lambda b, c, t: round(2 ** (b * c / t)), "rounded"),

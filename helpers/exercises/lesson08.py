@@ -17,6 +17,7 @@ mistakes are recognised by computing them too, and named.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Callable
 
@@ -175,6 +176,27 @@ def _pieces(ids: list[int], vocab: list[bytes]) -> list[str]:
             for i in ids]
 
 
+def _run_1(encode_fast, text: str, ranks: dict, where: str):
+    """Run the learner's encoder, naming two slips by the error they raise: str pieces looked
+    up in ``ranks`` (keys are bytes) and the pattern given to ``re`` (it has no \\p{...})."""
+    try:
+        return encode_fast(text, ranks)
+    except KeyError as e:
+        key = e.args[0] if e.args else None
+        if isinstance(key, str):
+            raise Wrong(f"{where} looked up the str piece {key!r} in ranks, whose keys are "
+                        "bytes: turn each chunk into bytes with .encode('utf-8') before "
+                        "cutting it into pieces") from None
+    except re.error as e:
+        if "bad escape" in str(e):
+            raise Wrong(f"{where}: the pattern's \\p{{L}} and \\p{{N}} (Unicode letters, "
+                        "numbers) are unknown to Python's re module ('bad escape'): use the "
+                        "regex module, regex.findall(bpe.GPT2_SPLIT_PATTERN, text)") from None
+    except Exception:
+        pass
+    return run(encode_fast, text, ranks)     # any other error: reported as it is
+
+
 @checker(1)
 def check_1(encode_fast, gpt2):
     """``encode_fast(text, ranks)`` -> token ids, with ``ranks`` a dict bytes -> id;
@@ -189,7 +211,7 @@ def check_1(encode_fast, gpt2):
         which = ("GPT-2's ranks" if tok is gpt2
                  else f"the ranks of GPT-2's first {SMALL_MERGES} merges")
         where = f"encode_fast({_short(text)}, ranks) with {which}"
-        outputs.append((where, _ids(run(encode_fast, text, tok.ranks), where)))
+        outputs.append((where, _ids(_run_1(encode_fast, text, tok.ranks, where), where)))
     for (tok, text), (where, got) in zip(cases, outputs):
         expected = tok.encode_ordinary(text)
         if got == expected:
@@ -296,10 +318,11 @@ _MISTAKES_2 = [
                       "must consume both of its tokens"),
     (_right_to_left, "the occurrences are taken from the right ('aaa' -> 'a' + 'aa'); take "
                      "them from the left, as the training loop did"),
-    (_discard_after_each, "each found position drops the next one, even a position that was "
-                          "itself already dropped: in 'aaaa' dropping 1 is right, but 1 then "
-                          "drops 2, a real occurrence. Drop i + 1 only if i is still a start "
-                          "(or decide the positions from the left, one after the other)"),
+    (_discard_after_each, "a run of four or more merges only its first pair ('aaaa' -> 'aa', "
+                          "'a', 'a'): the occurrence at position 2 starts after the first "
+                          "merged pair ends, so it is real, yet it was skipped as an overlap. "
+                          "Skip an occurrence only if it starts inside a pair that was "
+                          "actually merged, deciding from the left"),
     (_first_only, "only the first occurrence is merged; every occurrence must be"),
     (_skip_overlapping_runs, "overlapping occurrences are now left out altogether ('aaa' stays "
                              "'a', 'a', 'a'); the first of them is a real occurrence: merge it, "
@@ -407,7 +430,7 @@ def check_3(prediction, measured, tok_4096):
         (3 * n_chars, "3 bytes per character is Chinese; Cyrillic letters take 2, ASCII 1"),
     ]
     slip = next((s for value, s in slips if abs(prediction - value) <= 2),
-                "fewer tokens than characters needs merges, and none covers Cyrillic"
+                "you expected merges to join characters, but none covers Cyrillic"
                 if prediction < n_chars else "")
     gap = f"off by {prediction - truth:+g}"
     return (f"{outcome} ({gap}), so your prediction did not hold"
@@ -436,6 +459,17 @@ def _slips_4(bits: float, n_chars: int, n_tokens: int) -> list[tuple[float, str]
                                             "= ln 2 nats, so multiply: x bits = x ln 2 nats"),
         (per_token * math.log(2), "that is the loss in nats per token, not a perplexity: the "
                                   "perplexity is e to that power"),
+        (2 ** (bits * n_chars // n_tokens), "you used integer division (//), which drops the "
+                                            "fraction of the exponent: use /"),
+        (2 ** (bits * (n_chars // n_tokens)), "you used integer division (//) for the "
+                                              "characters per token, which drops its fraction: "
+                                              "use /"),
+        (2 ** (bits * n_chars / (n_tokens + 1)), "you shared the cost among n_tokens + 1 "
+                                                 "predictions; each of the n_tokens tokens is "
+                                                 "one prediction"),
+        (2 ** (bits * n_chars / (n_tokens - 1)), "you shared the cost among n_tokens - 1 "
+                                                 "predictions; each of the n_tokens tokens is "
+                                                 "one prediction"),
         (2 ** bits * n_chars / n_tokens, "you scaled the perplexity itself by n_chars / n_tokens; "
                                          "log-probabilities add up over the text, so it is the "
                                          "EXPONENT (the loss) that scales"),
@@ -465,12 +499,16 @@ def check_4(perplexity_per_token):
         if math.isclose(got, expected, rel_tol=1e-6):
             continue
         shown = f"{where} is {got:.6g}, expected {expected:.6g}"
-        if got == round(expected) or got == int(expected):
+        rounded = got in (round(expected), int(expected))
+        if rounded and isinstance(got, int):     # round() or int(): a float 4.0 may be `//`
             raise Wrong(f"{shown}: you rounded the perplexity to a whole number; it is a "
                         "float (keep every digit)")
         for value, why in _slips_4(bits, n_chars, n_tokens):
             if math.isclose(got, value, rel_tol=1e-6):
                 raise Wrong(f"{shown}: {why}")
+        if rounded:
+            raise Wrong(f"{shown}: you rounded the perplexity to a whole number; it is a "
+                        "float (keep every digit)")
         raise Wrong(f"{shown} (a factor {got / expected:.4g} off): count the whole text's cost "
                     "in bits, share it among the tokens, and turn that mean loss into a "
                     "perplexity")
