@@ -35,6 +35,39 @@ def test_1_rejects_the_wrong_sign():
     expect(ex.check_1(flipped), "wrong", "sign")
 
 
+def test_1_rejects_dividing_by_V():
+    def by_V(z, y):
+        return (z.softmax(dim=1) - F.one_hot(y, z.shape[1])) / z.shape[1]
+    expect(ex.check_1(by_V), "wrong", "divided by V")
+
+
+def test_1_rejects_log_softmax():
+    def log_sm(z, y):
+        return (z.log_softmax(dim=1) - F.one_hot(y, z.shape[1])) / len(y)
+    expect(ex.check_1(log_sm), "wrong", "log-softmax")
+
+
+def test_1_rejects_subtracting_from_whole_columns():
+    def columns(z, y):
+        p = z.softmax(dim=1)
+        p[:, y] -= 1
+        return p / len(y)
+    expect(ex.check_1(columns), "wrong", "whole columns")
+
+
+def test_1_rejects_autograd():
+    def with_backward(z, y):
+        z = z.clone().requires_grad_()
+        F.cross_entropy(z, y).backward()
+        return z.grad
+    expect(ex.check_1(with_backward), "wrong", "calls autograd")
+
+    def with_grad(z, y):
+        z = z.clone().requires_grad_()
+        return torch.autograd.grad(F.cross_entropy(z, y), z)[0]
+    expect(ex.check_1(with_grad), "wrong", "calls autograd")
+
+
 def test_1_rejects_the_softmax_over_the_batch():
     def over_batch(z, y):
         return (z.softmax(dim=0) - F.one_hot(y, z.shape[1])) / len(y)
@@ -142,8 +175,16 @@ def test_2_rejects_each_wrong_scale_of_W2_by_name():
 
 def test_2_rejects_a_random_hidden_bias_by_its_name():
     verdict = ex.check_2(_with(b1=lambda V, k, d, n, g: torch.randn(n, generator=g)))
-    expect(verdict, "wrong", "b1 should start at zero")
+    expect(verdict, "wrong", "b1 has standard deviation", "start it at zero")
     assert "b2" not in verdict.message
+    # the planted bug's scale, (5/3)/sqrt(n_out), is named too
+    planted = _with(b1=lambda V, k, d, n, g: torch.randn(n, generator=g) * (5 / 3) / n ** 0.5)
+    expect(ex.check_2(planted), "wrong", "b1 has standard deviation 0.07")
+
+
+def test_2_accepts_a_tiny_random_hidden_bias():
+    expect(ex.check_2(_with(b1=lambda V, k, d, n, g: torch.randn(n, generator=g) * 0.01)),
+           "correct")
 
 
 def test_2_rejects_an_unshrunk_output_layer_and_wrong_shapes():
