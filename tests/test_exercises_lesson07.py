@@ -88,6 +88,12 @@ def make_block(kind="right", act=nn.GELU, hidden=4, names=("ln_1", "ln_2")):
             if kind == "shared_ln":
                 x = x + self.attn(ln1(x))
                 return x + self.mlp(ln1(x))
+            if kind == "mlp_reads_ln1":
+                h = ln1(x)
+                return x + self.attn(h) + self.mlp(h)
+            if kind == "mlp_reads_ln2_ln1":
+                h = ln1(x)
+                return x + self.attn(h) + self.mlp(ln2(h))
             if kind == "parallel":
                 return x + self.attn(ln1(x)) + self.mlp(ln2(x))
             if kind == "swapped":
@@ -114,13 +120,18 @@ def test_1_stub_and_solution():
     ("attn_post", "attention is post-norm"), ("ln2_after_add", "after the feed-forward's add"),
     ("no_ln2", "ln_2 is missing"), ("mlp_no_residual", "feed-forward has no residual"),
     ("attn_no_residual", "attention has no residual"), ("block_residual", "whole block"),
-    ("mlp_norm_residual", "residual carries ln_2(x)")])
+    ("mlp_norm_residual", "residual carries ln_2(x)"),
+    ("mlp_reads_ln1", "reads ln_1(x), the normalised input from before attention"),
+    ("mlp_reads_ln2_ln1", "normalised input from before attention")])
 def test_1_rejects_wrong_wiring(kind, words):
     expect(ex.check_1(make_block(kind)), "wrong", words)
 
 
 def test_1_rejects_wrong_parts():
     expect(ex.check_1(make_block(act=nn.ReLU)), "wrong", "GELU")
+    expect(ex.check_1(make_block(act=lambda: nn.GELU(approximate="tanh"))), "wrong",
+           "tanh approximation")
+    expect(ex.check_1(make_block(act=nn.SiLU)), "wrong", "SiLU")
     expect(ex.check_1(make_block(hidden=2)), "wrong", "4C wide")
     expect(ex.check_1(make_block(names=("ln1", "ln2"))), "wrong", "ln_1")
     expect(ex.check_1(lambda config: "a block"), "wrong", "nn.Module")
@@ -128,7 +139,8 @@ def test_1_rejects_wrong_parts():
 
 # --- 2. debug the mask ----------------------------------------------------------------------
 
-def attention(diagonal=0, fill=float("-inf"), scale=True, upper=False, after=False):
+def attention(diagonal=0, fill=float("-inf"), scale=True, upper=False, after=False,
+              inverted=False, dim=-1):
     def fn(q, k, v):
         T = q.size(1)
         scores = q @ k.transpose(-2, -1) / (math.sqrt(q.size(-1)) if scale else 1.0)
@@ -136,7 +148,9 @@ def attention(diagonal=0, fill=float("-inf"), scale=True, upper=False, after=Fal
         allowed = torch.triu(ones) if upper else torch.tril(ones, diagonal=diagonal)
         if after:
             return (scores.softmax(-1) * allowed) @ v
-        return scores.masked_fill(~allowed, fill).softmax(dim=-1) @ v
+        if inverted:
+            return scores.masked_fill(allowed, fill).softmax(dim=-1) @ v
+        return scores.masked_fill(~allowed, fill).softmax(dim=dim) @ v
     return fn
 
 
@@ -153,6 +167,8 @@ def test_2_rejects_the_planted_bug_and_other_fixes():
     expect(ex.check_2(attention(fill=0.0)), "wrong", "-inf")
     expect(ex.check_2(attention(scale=False)), "wrong", "sqrt")
     expect(ex.check_2(attention(after=True)), "wrong", "after the softmax")
+    expect(ex.check_2(attention(inverted=True)), "wrong", "inverted")
+    expect(ex.check_2(attention(dim=-2)), "wrong", "dim=-2")
 
 
 def test_2_rejects_a_leak_it_has_no_name_for_and_wrong_shapes():
@@ -187,6 +203,35 @@ class LM(nn.Module):
         self.ln_f = nn.LayerNorm(width) if norm else nn.Identity()
         self.lm_head = nn.Linear(width, 65)
 
+    def forward(self, idx, targets=None):
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(idx.size(1)))
+        return self.lm_head(self.ln_f(self.body(x))), None
+
+
+GPTBlock = Block
+
+
+def block_class(kind):
+    """A Block (the lesson's class name) with a second change: no residuals, or swapped."""
+    class Block(GPTBlock):
+        residual = kind != "no_residual"      # the lesson's Block(..., residual=False)
+
+        def forward(self, x):
+            if kind == "no_residual":
+                return self.mlp(self.ln_2(self.attn(self.ln_1(x))))
+            x = x + self.mlp(self.ln_2(x))     # swapped: feed-forward before attention
+            return x + self.attn(self.ln_1(x))
+    return Block
+
+
+def lm_with(block_class):
+    model = LM(positions=False)
+    config = GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=4, n_embd=32)
+    model.body = nn.Sequential(*[block_class(config) for _ in range(2)])
+    return model
+
 
 def with_layernorm():
     return LM()
@@ -217,6 +262,19 @@ def test_3_rejects_a_wrong_measurement_with_its_name():
     expect(check_3(2.4, lambda: LM(positions=False, dropout=0.1)), "wrong", "dropout")
     expect(check_3(2.4, lambda: LM(positions=False, width=16)), "wrong", "parameters")
     expect(check_3(2.4, lambda: "a model"), "wrong", "nn.Module")
+
+
+def test_3_rejects_a_second_change_in_the_blocks():
+    expect(check_3(2.4, lambda: lm_with(block_class("no_residual"))), "wrong", "residual=False")
+    expect(check_3(2.4, lambda: lm_with(block_class("swapped"))), "wrong", "another function")
+
+
+@pytest.mark.parametrize("row, words", [
+    ([3.9, 3.9, 3.9], "above"), ([2.52, 2.52, 2.53], "above"), ([2.10, 2.12, 2.11], "below"),
+    ([float("nan")] * 3, "not finite")])
+def test_3_rejects_a_row_that_was_not_measured(row, words):
+    typed = {**RESULTS, "+ LayerNorm, no positions": torch.tensor(row)}
+    expect(check_3(2.4, results=typed), "wrong", words)
 
 
 def test_3_rejects_a_missing_or_wrong_row():
@@ -287,3 +345,27 @@ def test_4_rejects_no_filtering_and_wrong_shapes():
     expect(ex.check_4(lambda z, p: torch.softmax(z, dim=-1)), "wrong", "nothing was filtered")
     expect(ex.check_4(lambda z, p: top_p_probs(z, p)[0]), "wrong", "shape")
     expect(ex.check_4(lambda z, p: "probs"), "wrong", "tensor")
+
+
+def test_4_rejects_filtered_logits():
+    expect(ex.check_4(lambda z, p: top_p_filter(z, p)), "wrong", "filtered logits")
+
+
+def test_4_rejects_sorted_order():
+    def unsorted(logits, p):
+        return top_p_probs(logits, p).sort(dim=-1, descending=True).values
+    expect(ex.check_4(unsorted), "wrong", "sorted order")
+
+
+def test_4_rejects_top_k():
+    def top_k(logits, p):
+        probs = torch.softmax(logits, dim=-1)
+        kept = probs * (probs >= probs.topk(3, dim=-1).values[..., -1:])
+        return kept / kept.sum(-1, keepdim=True)
+    expect(ex.check_4(top_k), "wrong", "top-k")
+
+
+def test_4_generic_message_reports_kept_characters_and_mass():
+    def keeps_one_more(logits, p):
+        return top_p_probs(logits, min(1.0, p + 0.2))
+    expect(ex.check_4(keeps_one_more), "wrong", "you keep characters", "holding", "the nucleus is")
