@@ -347,3 +347,52 @@ def test_4_rejects_q_k_v_in_the_wrong_order():
         return proj(out.transpose(1, 2).reshape(B, T, C))
     expect(ex.check_4(k_first), "wrong", "wrong order (k, q, v)", "[q | k | v]")
     expect(ex.check_4(_variant(order=(2, 0, 1))), "wrong", "wrong order (v, q, k)")
+
+
+# --- review round 3: the per-head [q k v] layout, the sinusoid's slips told apart ---------
+
+def test_4_names_the_per_head_qkv_layout():
+    def per_head(x, c_attn, proj, num_heads):  # GPT-NeoX: [q0 k0 v0 | q1 k1 v1 | ...]
+        B, T, C = x.shape
+        qkv = c_attn(x).view(B, T, num_heads, 3 * C // num_heads).transpose(1, 2)
+        q, k, v = qkv.split(C // num_heads, dim=-1)
+        out, _ = scaled_dot_product_attention(q, k, v, mask=causal_mask(T))
+        return proj(out.transpose(1, 2).reshape(B, T, C))
+    expect(ex.check_4(per_head), "wrong", "GPT-NeoX", "[q|k|v] for all heads, not per head")
+
+
+def _sinusoid(T, d, *, base=10000.0, column_exponent=False):
+    p = torch.arange(T, dtype=torch.float32)[:, None]
+    j = torch.arange(d, dtype=torch.float32)
+    even = torch.div(j, 2, rounding_mode="floor") * 2          # 2i for both columns of pair i
+    angle = p / base ** ((j if column_exponent else even) / d)  # (T, d)
+    pe = torch.zeros(T, d)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(angle[:, 0::2]), torch.cos(angle[:, 1::2])
+    return pe
+
+
+def test_5_reference_and_the_worked_solution_agree():
+    expect(ex.check_5(_sinusoid), "correct", "norm, measured, is √(d/2)")
+
+
+def test_5_names_a_per_column_exponent():
+    verdict = ex.check_5(lambda T, d: _sinusoid(T, d, column_exponent=True))
+    expect(verdict, "wrong", "its own index j", "(2i + 1)/d")
+
+
+def test_5_names_base_1000_without_blaming_the_exponent():
+    verdict = ex.check_5(lambda T, d: _sinusoid(T, d, base=1000.0))
+    expect(verdict, "wrong", "base is 1000")
+    assert "exponent" not in verdict.message, verdict.message
+
+
+def test_5_i_over_d_is_told_apart_from_the_other_slips():
+    def i_over_d(T, d):
+        p = torch.arange(T, dtype=torch.float32)[:, None]
+        freq = 10000 ** (-torch.arange(d // 2, dtype=torch.float32) / d)
+        pe = torch.zeros(T, d)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(p * freq), torch.cos(p * freq)
+        return pe
+    verdict = ex.check_5(i_over_d)
+    expect(verdict, "wrong", "the exponent is i/d")
+    assert "base" not in verdict.message and "own index" not in verdict.message, verdict.message

@@ -255,7 +255,10 @@ def _batched_variant(x, c_attn, proj, H, *, order=(0, 1, 2), scale=None, layout=
     hs = C // H
     parts = c_attn(x).split(C, dim=2)
     q, k, v = (parts[i] for i in order)
-    if layout == "heads":
+    if layout == "per_head":  # GPT-NeoX: [q0 k0 v0 | q1 k1 v1 | ...]
+        qkv = c_attn(x).view(B, T, H, 3 * hs).transpose(1, 2)
+        q, k, v = qkv.split(hs, dim=-1)
+    elif layout == "heads":
         q, k, v = (t.view(B, T, H, hs).transpose(1, 2) for t in (q, k, v))
     elif layout == "interleaved":
         q, k, v = (t.view(B, T, hs, H).permute(0, 3, 1, 2) for t in (q, k, v))
@@ -286,6 +289,9 @@ def _batched_mistakes(C: int, H: int):
         (dict(layout="interleaved"), "the heads are interleaved: view(B, T, head_size, heads) "
          "gives head h every heads-th channel, but each head's slice is head_size channels side "
          "by side (head 0 first): view(B, T, heads, head_size), then transpose(1, 2)"),
+        (dict(layout="per_head"), "c_attn(x) is split per head, as [q k v] of head 0, then "
+         "of head 1, ... (GPT-NeoX's layout); here it is [q|k|v] for all heads, not per head: "
+         "split the 3C channels into q, k, v first, then each into (heads, head_size)"),
         (dict(scale=math.sqrt(C)), f"the scores are divided by √C = √{C}; each head dots "
          f"vectors of length head_size, so divide by √head_size = √{hs}"),
         (dict(project=False), "the output projection is missing: the heads' outputs, side by "
@@ -337,24 +343,39 @@ def check_4(batched_attention):
 
 # --- 5. sinusoidal positions -------------------------------------------------
 
-def _sinusoidal_reference(T: int, d: int) -> torch.Tensor:
+def _sinusoidal_reference(T: int, d: int, *, base: float = 10000.0,
+                          exponent: str = "2i/d") -> torch.Tensor:
+    """The table; ``exponent`` "i/d" (pair index over d) or "j/d" (each column its own index)
+    and another ``base`` give the common slips."""
     pe = torch.zeros(T, d, dtype=torch.float64)
     p = torch.arange(T, dtype=torch.float64)[:, None]
     for i in range(d // 2):
-        angle = p[:, 0] / 10000 ** (2 * i / d)
-        pe[:, 2 * i], pe[:, 2 * i + 1] = torch.sin(angle), torch.cos(angle)
+        e_sin, e_cos = {"2i/d": (2 * i, 2 * i), "i/d": (i, i), "j/d": (2 * i, 2 * i + 1)}[exponent]
+        pe[:, 2 * i] = torch.sin(p[:, 0] / base ** (e_sin / d))
+        pe[:, 2 * i + 1] = torch.cos(p[:, 0] / base ** (e_cos / d))
     return pe
+
+
+_SINUSOID_SLIPS = (
+    (dict(exponent="i/d"), "the exponent is i/d, with i the pair's index (0, 1, 2, ...); it is "
+     "2i/d, with 2i the pair's even column"),
+    (dict(exponent="j/d"), "each column uses its own index j in the exponent, so the cosine of "
+     "pair i gets (2i + 1)/d; both columns of a pair share one angle, p / 10000^(2i/d)"),
+    (dict(base=1000.0), "the base is 1000; the formula's base is 10000"),
+)
 
 
 @checker(5)
 def check_5(sinusoidal_positions):
     """``sinusoidal_positions(T, d)``: (T, d), PE[p, 2i] = sin(p / 10000^(2i/d)),
     PE[p, 2i+1] = cos(p / 10000^(2i/d))."""
+    norms = []
     for T, d in ((6, 32), (10, 8), (1, 4)):
         got = _tensor(run(sinusoidal_positions, T, d), f"sinusoidal_positions({T}, {d})")
         expect_shape(got, (T, d), f"sinusoidal_positions({T}, {d}) (one row per position)")
         expected = _sinusoidal_reference(T, d)
         if _close(got, expected, atol=1e-5):
+            norms.append((got.double().norm(dim=1) - math.sqrt(d / 2)).abs().max().item())
             continue
         swapped = expected.clone()
         swapped[:, 0::2], swapped[:, 1::2] = expected[:, 1::2], expected[:, 0::2]
@@ -364,6 +385,10 @@ def check_5(sinusoidal_positions):
         if not _close(got[0], expected[0], atol=1e-6):
             raise Wrong(f"position 0 should be [0, 1, 0, 1, ...] (sin 0 at even, cos 0 at odd "
                         f"columns), got {[round(v, 3) for v in got[0, :4].tolist()]}...")
-        expect_close(got, expected, f"sinusoidal_positions({T}, {d}) (the exponent is 2i/d, "
-                     "with 2i the even column of the pair)", atol=1e-5)
-    return "every row has norm √(d/2), and position 0 is [0, 1, 0, 1, ...]"
+        for kwargs, message in _SINUSOID_SLIPS:
+            if _close(got, _sinusoidal_reference(T, d, **kwargs), atol=1e-5):
+                raise Wrong(f"{message} (T, d = {T}, {d})")
+        expect_close(got, expected, f"sinusoidal_positions({T}, {d}) (PE[p, 2i] = "
+                     "sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos of the same angle)", atol=1e-5)
+    expect_true(max(norms) < 1e-4, f"a row's norm is off √(d/2) by {max(norms):.2g}")
+    return "equals the formula; every row's norm, measured, is √(d/2) to 1e-4"
