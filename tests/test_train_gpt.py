@@ -279,16 +279,22 @@ def test_ctrl_c_at_random_moments_then_resume_equals_the_uninterrupted_run(tmp_p
     history = json.loads(history_path(ref).read_text())
     rng = random.Random()
     report = []
-    for trial in range(3):
+    # a child may train faster than the reference run did (the machine's load changes), so the
+    # signal can come after it finished: then the window halves and another moment is tried
+    window = 0.8 * duration
+    for trial in range(8):
+        if sum(stopped != "finished" for _, stopped, _ in report) == 3:
+            break
         out = tmp_path / f"cut{trial}.pt"
         proc = _start(out)
         _wait_until_training(proc)
-        delay = rng.uniform(0.0, 0.8 * duration)
+        delay = rng.uniform(0.0, window)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
         if "done:" in stdout:  # the run finished before the signal came: nothing to resume
             report.append((round(delay, 3), "finished", 0.0))
+            window = delay / 2
             continue
         assert proc.returncode == 130, (proc.returncode, stdout[-1000:], stderr[-2000:])
         assert "Traceback" not in stderr, stderr[-2000:]
@@ -302,7 +308,7 @@ def test_ctrl_c_at_random_moments_then_resume_equals_the_uninterrupted_run(tmp_p
         assert [e["val"] for e in resumed_history["evals"]] == [e["val"] for e in history["evals"]]
     print("Ctrl-C trials (delay s, stopped at step, largest weight difference):", report)
     assert all(difference == 0.0 for _, _, difference in report), report
-    assert sum(stopped != "finished" for _, stopped, _ in report) >= 2, report
+    assert sum(stopped != "finished" for _, stopped, _ in report) == 3, report
 
 
 def test_a_second_ctrl_c_exits_at_once_without_saving(tmp_path):
