@@ -20,6 +20,7 @@ with the exception's message.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import math
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["Verdict", "Wrong", "NotAttempted", "checker", "attempted", "run",
-           "expect_close", "expect_equal", "expect_shape", "expect_true", "same_code"]
+           "expect_close", "expect_equal", "expect_shape", "expect_true", "same_code",
+           "autograd_refused"]
 
 ICONS = {"todo": "✏️", "wrong": "❌", "correct": "✅"}
 
@@ -199,3 +201,31 @@ def _tree(fn) -> str | None:
     if not isinstance(tree, ast.FunctionDef):
         return None
     return ast.dump(tree.args) + ast.dump(ast.Module(body=tree.body, type_ignores=[]))
+
+
+@contextlib.contextmanager
+def autograd_refused(message: str):
+    """Gradients off and autograd's entry points raising ``Wrong(message)``: for exercises
+    that ask for a gradient derived by hand, so the learner's code cannot hand it to autograd."""
+    import torch
+    import torch.func
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise Wrong(message)
+
+    entry_points = [(torch.autograd, "backward"), (torch.autograd, "grad"),
+                    (torch.Tensor, "backward"), (torch.func, "grad"), (torch.func, "vjp"),
+                    (torch.func, "jacrev")]
+    originals = [getattr(owner, name) for owner, name in entry_points]
+    try:
+        for owner, name in entry_points:
+            setattr(owner, name, refuse)
+        with torch.no_grad():
+            yield
+    except Wrong as e:  # autograd reached another way fails on tensors without a graph
+        if "does not require grad" in str(e) or "grad_fn" in str(e):
+            raise Wrong(message) from None
+        raise
+    finally:
+        for (owner, name), original in zip(entry_points, originals):
+            setattr(owner, name, original)

@@ -281,6 +281,12 @@ def _discard_after_each(ids, pair, new_id):
     starts = {i for i in range(len(ids) - 1) if (ids[i], ids[i + 1]) == pair}
     for i in sorted(starts):
         starts.discard(i + 1)
+    return _rebuild(ids, starts, new_id)
+
+
+def _rebuild(ids, starts, new_id):
+    """The planted merge's second pass (kept whole in planted_merge, which the learner reads):
+    each start becomes new_id and the token after it is dropped."""
     out = []
     for i, token in enumerate(ids):
         if i in starts:
